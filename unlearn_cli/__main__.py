@@ -1,0 +1,3 @@
+from unlearn_cli.cli.app import app
+
+app()

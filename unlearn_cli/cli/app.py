@@ -1,0 +1,43 @@
+"""The `unlearn` Typer app: one module per subcommand, errors mapped in one place."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from unlearn_cli import __version__
+from unlearn_cli.cli import ls as ls_cmd
+from unlearn_cli.cli import prepare_data as prepare_data_cmd
+from unlearn_cli.cli.errors import ErrorMappingGroup
+from unlearn_cli.cli.output import setup_logging
+
+app = typer.Typer(
+    name="unlearn",
+    cls=ErrorMappingGroup,
+    help="Machine-unlearning research toolkit: prepare data, pretrain, pick a forget set, "
+    "unlearn, evaluate. Each step writes a manifest and prints its path on stdout.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"unlearn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details on stderr.")] = False,
+) -> None:
+    setup_logging(verbose)
+
+
+app.command("prepare-data")(prepare_data_cmd.prepare_data)
+app.command("ls")(ls_cmd.ls)

@@ -1,0 +1,38 @@
+"""`unlearn ls`: list what the registries hold."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from unlearn_cli.cli.output import stderr
+from unlearn_cli.catalog import catalog
+
+
+class Listing(str, Enum):
+    datasets = "datasets"
+    models = "models"
+    forget_kinds = "forget-kinds"
+    metrics = "metrics"
+
+
+def ls(
+    what: Annotated[Listing, typer.Argument(help="Which registry to list.")],
+) -> None:
+    """List registered names, one per line on stdout (a description table on stderr).
+
+    Example: unlearn ls datasets
+    """
+    rows = catalog(what.value)
+    table = Table(title=what.value, show_header=True, header_style="bold")
+    table.add_column("name")
+    table.add_column("description")
+    for name, description in rows:
+        table.add_row(name, description)
+    if stderr.is_terminal:
+        stderr.print(table)
+    for name, _ in rows:
+        typer.echo(name)

@@ -1,0 +1,47 @@
+"""Typed errors: everything a user can get wrong raises a subclass of `UnlearnError`.
+
+Library code never prints or exits; the CLI maps these to one red `Error:` line, an
+optional hint, and exit code 1 (see `unlearn_cli.cli.errors`).
+"""
+
+from __future__ import annotations
+
+
+class UnlearnError(Exception):
+    """Base class of every error caused by user input or user files."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message} ({self.hint})"
+
+
+class InputError(UnlearnError):
+    """A command-line value or parameter that is invalid (unknown name, out of range)."""
+
+
+class UnknownNameError(InputError):
+    """A name that no registry holds; the hint lists the valid ones."""
+
+
+class DataError(UnlearnError):
+    """A dataset source that is missing, unreadable, corrupt, unsafe or of the wrong layout."""
+
+
+class ArtifactError(UnlearnError):
+    """A workspace artifact that is missing, invalid, or fails its checksum."""
+
+
+class ArtifactExistsError(ArtifactError):
+    """An artifact of that name exists already and `--force` was not given."""
+
+
+class ModelError(UnlearnError):
+    """A model that cannot be built for the data (e.g. an image too small)."""
+
+
+class TrainingError(UnlearnError):
+    """Training that cannot continue (NaN loss, nothing to resume, changed settings)."""
