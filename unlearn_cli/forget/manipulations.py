@@ -1,0 +1,231 @@
+"""Corrective manipulations of the train split (SPEC §4.2), made before pretraining.
+
+A manipulation changes what the model trains on — labels, and a trigger on `poisoned`
+rows — never the true labels. `known_subset` then picks the part of the manipulated rows
+the unlearner is told about (D_f); the rest stays in D_r with its wrong labels on purpose.
+The trigger's pixels are the data layer's business; here a row is only marked poisoned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from unlearn_cli.errors import InputError
+from unlearn_cli.forget.base import make_rng, resolve_class, round_half_up
+from unlearn_cli.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ManipulatedView:
+    train_label: np.ndarray  # int64 (N,): the label the model trains with
+    poisoned: np.ndarray  # bool (N,): trigger applied
+    manipulated: np.ndarray  # bool (N,): rows whose label or pixels the manipulation changed
+
+    @property
+    def manipulated_indices(self) -> np.ndarray:
+        return np.flatnonzero(self.manipulated).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class ManipulationOptions:
+    """Resolved settings a manipulation may use (only some use each)."""
+
+    size: int
+    target: int = 0
+    classes: tuple[int, int] | None = None
+
+
+# (labels, num_classes, options, rng) -> the manipulated view
+ApplyFn = Callable[[np.ndarray, int, ManipulationOptions, np.random.Generator], ManipulatedView]
+
+
+@dataclass(frozen=True)
+class Manipulation:
+    name: str
+    description: str
+    apply: ApplyFn
+
+
+MANIPULATIONS: Registry[Manipulation] = Registry("manipulation")
+
+
+def _register(name: str, description: str) -> Callable[[ApplyFn], ApplyFn]:
+    def decorator(apply: ApplyFn) -> ApplyFn:
+        MANIPULATIONS.add(name, Manipulation(name, description, apply))
+        return apply
+
+    return decorator
+
+
+def manipulate(
+    kind: str,
+    labels: np.ndarray,
+    num_classes: int,
+    *,
+    size: int,
+    seed: int,
+    target: int | str = 0,
+    classes: tuple[int | str, int | str] | None = None,
+    default_classes: tuple[int | str, int | str] | None = None,
+    class_names: Sequence[str] | None = None,
+) -> ManipulatedView:
+    """Apply the manipulation `kind` to the true `labels` of the train split.
+
+    `classes` (interclass) falls back to `default_classes`, which the caller picks per
+    dataset (cat/dog (3, 5) on cifar10, maple_tree/orange (47, 53) on cifar100). Classes
+    and `target` may be names when `class_names` is given.
+    """
+    entry = MANIPULATIONS.get(kind)
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be a 1-D integer array, got {labels.dtype}{labels.shape}")
+    labels = labels.astype(np.int64, copy=False)
+    rng = make_rng(seed)
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise InputError(f"--size {size!r} is not a positive integer", hint="give the number of rows to manipulate")
+    if size > labels.size:
+        raise InputError(
+            f"--size {size} is larger than the train split ({labels.size} rows)",
+            hint=f"give a size of at most {labels.size}",
+        )
+    names = list(class_names) if class_names is not None else [str(c) for c in range(num_classes)]
+    if len(names) != num_classes:
+        raise ValueError(f"{len(names)} class names for {num_classes} classes")
+    pair = classes if classes is not None else default_classes
+    options = ManipulationOptions(
+        size=int(size),
+        target=_class_index(target, names, "target"),
+        classes=None if pair is None else _class_pair(pair, names),
+    )
+    return entry.apply(labels, num_classes, options, rng)
+
+
+def _class_index(value: int | str, names: list[str], what: str) -> int:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value < 0:
+        raise InputError(f"{what} class {value} is negative", hint=f"use a class in 0..{len(names) - 1}")
+    return resolve_class(value, names, "class")
+
+
+def _class_pair(pair: tuple[int | str, int | str], names: list[str]) -> tuple[int, int]:
+    if len(pair) != 2:
+        raise InputError(f"--classes {pair!r} is not two classes", hint="give two classes, e.g. --classes 3,5")
+    a, b = (_class_index(c, names, "interclass") for c in pair)
+    if a == b:
+        raise InputError(f"--classes names the same class twice ({names[a]})", hint="give two different classes")
+    return a, b
+
+
+@_register("poison", "BadNet: N random rows get a trigger patch and the target label")
+def _poison(
+    labels: np.ndarray, num_classes: int, opt: ManipulationOptions, rng: np.random.Generator
+) -> ManipulatedView:
+    rows = rng.choice(labels.size, size=opt.size, replace=False)
+    train_label = labels.copy()
+    train_label[rows] = opt.target
+    poisoned = np.zeros(labels.size, dtype=bool)
+    poisoned[rows] = True
+    # Rows already of the target class keep their label but still carry the trigger, so
+    # they count as manipulated: the trigger is what the unlearner must remove.
+    return ManipulatedView(train_label, poisoned, poisoned.copy())
+
+
+@_register("interclass", "interclass confusion: the first N/2 rows of each of two classes take the other's label")
+def _interclass(
+    labels: np.ndarray, num_classes: int, opt: ManipulationOptions, rng: np.random.Generator
+) -> ManipulatedView:
+    if opt.classes is None:
+        raise InputError(
+            "interclass confusion needs two classes, and this dataset has no default pair",
+            hint="pass --classes A,B",
+        )
+    if opt.size % 2:
+        raise InputError(
+            f"--size {opt.size} is odd, but interclass takes N/2 rows from each of two classes",
+            hint=f"give an even size, e.g. {opt.size - 1} or {opt.size + 1}",
+        )
+    half = opt.size // 2
+    a, b = opt.classes
+    train_label = labels.copy()
+    manipulated = np.zeros(labels.size, dtype=bool)
+    for source, other in ((a, b), (b, a)):
+        rows = np.flatnonzero(labels == source)
+        if rows.size < half:
+            raise InputError(
+                f"--size {opt.size} asks for {half} rows of class {source}, which has only {rows.size}",
+                hint=f"give a size of at most {2 * min(np.sum(labels == a), np.sum(labels == b))}",
+            )
+        # The first rows *by index*, as the corrective paper does: deterministic, no seed.
+        chosen = rows[:half]
+        train_label[chosen] = other
+        manipulated[chosen] = True
+    return ManipulatedView(train_label, np.zeros(labels.size, dtype=bool), manipulated)
+
+
+@_register("labelswap", "N random rows whose labels are permuted among themselves")
+def _labelswap(
+    labels: np.ndarray, num_classes: int, opt: ManipulationOptions, rng: np.random.Generator
+) -> ManipulatedView:
+    rows = rng.choice(labels.size, size=opt.size, replace=False)
+    drawn = labels[rows]
+    values, counts = np.unique(drawn, return_counts=True)
+    if values.size < 2:
+        raise InputError(
+            f"all {opt.size} rows drawn for labelswap have label {values[0]}, so no label can change",
+            hint="give a larger --size",
+        )
+    majority = values[np.argmax(counts)]
+    m = int(counts.max())
+    if 2 * m > opt.size:
+        # A derangement of the labels needs the commonest label on at most half the rows.
+        # Otherwise swap only the minority rows with as many majority rows: the most rows
+        # that can change label at all (2·(N − m)).
+        minority = rows[drawn != majority]
+        partners = rng.choice(rows[drawn == majority], size=minority.size, replace=False)
+        logger.warning(
+            "labelswap: %d of the %d drawn rows have label %d; only %d rows can change label",
+            m, opt.size, majority, 2 * minority.size,
+        )
+        rows = np.concatenate([minority, partners])
+        drawn = labels[rows]
+    train_label = labels.copy()
+    train_label[rows] = _derangement(drawn, rng)
+    return ManipulatedView(train_label, np.zeros(labels.size, dtype=bool), train_label != labels)
+
+
+def _derangement(drawn: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A seeded permutation of `drawn` in which every element changes value.
+
+    Requires the commonest value to fill at most half of `drawn`. Sorting groups equal
+    labels into runs no longer than m (the largest count); shifting the sorted labels by m
+    moves every position past the end of its own run and, since m ≤ n/2, not round again
+    into it. The random order inside and between runs keeps the pairing seeded-random.
+    """
+    n = drawn.size
+    class_rank = {v: r for r, v in enumerate(rng.permutation(np.unique(drawn)).tolist())}
+    shuffled = rng.permutation(n)
+    order = shuffled[np.argsort([class_rank[v] for v in drawn[shuffled].tolist()], kind="stable")]
+    m = int(np.unique(drawn, return_counts=True)[1].max())
+    out = np.empty_like(drawn)
+    out[order] = drawn[np.roll(order, -m)]
+    return out
+
+
+def known_subset(manipulated: np.ndarray, known: float, seed: int) -> np.ndarray:
+    """D_f as a bool mask: round(F·|manipulated|) (at least 1) manipulated rows, seeded."""
+    mask = np.asarray(manipulated, dtype=bool)
+    if not (isinstance(known, (int, float, np.integer, np.floating)) and 0.0 < float(known) <= 1.0):
+        raise InputError(f"--known {known!r} is outside (0, 1]", hint="give the known fraction F with 0 < F ≤ 1")
+    rows = np.flatnonzero(mask)
+    if rows.size == 0:
+        raise InputError("no train rows are manipulated, so none can be known", hint="manipulate with a size ≥ 1")
+    count = max(1, round_half_up(rows.size, float(known)))
+    rng = make_rng(seed)
+    out = np.zeros(mask.size, dtype=bool)
+    out[rng.choice(rows, size=count, replace=False)] = True
+    return out
