@@ -1,0 +1,53 @@
+"""Shared fixtures: a temporary workspace and a CLI runner that keeps stdout and stderr apart."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from unlearn_cli.artifacts import Workspace
+from unlearn_cli.cli.app import app
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace.at(tmp_path / "ws")
+
+
+class Cli:
+    """Invoke `unlearn` in-process with a workspace; returns typer's Result."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None):
+        merged = {"UNLEARN_WORKSPACE": str(self.workspace.root), "UNLEARN_DEBUG": "", "COLUMNS": "200"}
+        merged.update(env or {})
+        return self.runner.invoke(app, list(args), env=merged)
+
+
+@pytest.fixture
+def cli(ws: Workspace) -> Cli:
+    return Cli(ws)
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    """A user error: exit 1, a red `Error:` line naming the problem, a hint, no traceback."""
+    assert result.exit_code == 1, (result.exit_code, result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    assert len([l for l in lines if l.startswith("Error:")]) == 1
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+
+
+@pytest.fixture(autouse=True)
+def _single_thread_determinism(monkeypatch):
+    # Tests compare weights bit-for-bit; keep torch from changing thread counts between runs.
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))

@@ -1,0 +1,239 @@
+"""The one training loop. Pretraining, retraining and every unlearning method run through it.
+
+The loop owns the optimiser step, the per-step schedule, mixed precision, channels_last,
+optional torch.compile, exact weight freezing, NaN detection, timing, progress and epoch
+checkpoints. What differs between users is passed in: the batches (`BatchSource`) and the
+loss of one batch (`Objective`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from unlearn_cli.errors import TrainingError
+from unlearn_cli.train.checkpoint import Checkpointer, TrainState
+from unlearn_cli.train.distributed import current as dist_current
+from unlearn_cli.train.progress import progress_bar
+from unlearn_cli.train.schedules import Schedule
+
+
+@dataclass
+class StepOutput:
+    """What an objective returns for one batch. `logits`, `labels` and `index` are optional and
+    feed per-sample statistics (e.g. the difficulty record)."""
+
+    loss: torch.Tensor
+    logits: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+    index: torch.Tensor | None = None
+    per_sample_loss: torch.Tensor | None = None
+
+
+class Objective(Protocol):
+    def __call__(self, model: nn.Module, batch: Any, step: int) -> StepOutput: ...
+
+
+class BatchSource(Protocol):
+    def __len__(self) -> int: ...
+    def epoch(self, epoch: int) -> Iterator[Any]: ...
+
+
+class StepCallback(Protocol):
+    """Sees every step's output; keeps its state in tensors so checkpoints can hold it."""
+
+    def on_step(self, output: StepOutput) -> None: ...
+    def state(self) -> dict[str, torch.Tensor]: ...
+    def load_state(self, state: dict[str, torch.Tensor]) -> None: ...
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    total_steps: int
+    device: torch.device
+    amp: bool = False  # bf16 autocast; only used on CUDA
+    channels_last: bool = False
+    compile: bool = False
+    grad_clip: float | None = None
+    description: str = "train"
+    # How often to look at the loss for NaN/inf. Every step costs a device sync on CUDA.
+    nan_check_every: int = 1
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    epochs: int
+    wall_seconds: float
+    last_loss: float
+
+
+@dataclass
+class FrozenMask:
+    """Weights that must stay exactly fixed although their tensor is trained (e.g. SalUn's
+    saliency mask). Zeroing gradients is not enough: momentum and weight decay still move a
+    weight, so frozen entries are restored after every optimiser step."""
+
+    trainable: dict[nn.Parameter, torch.Tensor]  # bool mask per parameter, True = may change
+    _frozen_values: dict[nn.Parameter, torch.Tensor] = field(default_factory=dict)
+
+    def snapshot(self) -> None:
+        self._frozen_values = {p: p.detach().clone() for p in self.trainable}
+
+    def mask_gradients(self) -> None:
+        for p, mask in self.trainable.items():
+            if p.grad is not None:
+                p.grad.mul_(mask)
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            for p, mask in self.trainable.items():
+                p.copy_(torch.where(mask, p, self._frozen_values[p]))
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module under DDP and torch.compile wrappers (for state dicts)."""
+    while True:
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        elif isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        else:
+            return model
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, base_lrs: Sequence[float], factor: float) -> None:
+    for group, base in zip(optimizer.param_groups, base_lrs):
+        group["lr"] = base * factor
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train(
+    model: nn.Module,
+    source: BatchSource,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer | None,
+    schedule: Schedule,
+    config: LoopConfig,
+    *,
+    callbacks: Sequence[StepCallback] = (),
+    frozen: FrozenMask | None = None,
+    checkpoint: Checkpointer | None = None,
+    resume: bool = False,
+    on_epoch_end: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Run `config.total_steps` optimiser steps over `source`, epoch by epoch.
+
+    Epoch `e` of the source must depend only on `e` (not on earlier epochs), and checkpoints are
+    written at epoch ends; so a run killed at any point and resumed from its last checkpoint
+    ends with exactly the weights of an uninterrupted run."""
+    steps_per_epoch = len(source)
+    if steps_per_epoch == 0:
+        raise TrainingError("there are no batches to train on", hint="the training set is empty or smaller than one batch")
+    dist = dist_current()
+    plain = unwrap(model)
+    base_lrs = [group["lr"] for group in optimizer.param_groups] if optimizer else []
+    step, epoch, wall_before = 0, 0, 0.0
+    if resume:
+        if checkpoint is None:
+            raise TrainingError("nothing to resume", hint="this step keeps no checkpoints")
+        state = checkpoint.load()
+        plain.load_state_dict(state.model)
+        if optimizer is not None:
+            optimizer.load_state_dict(state.optimizer)
+            # load_state_dict restores the lr of the moment; the schedule needs the peak.
+            base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        for callback in callbacks:
+            callback.load_state({k.split("/", 1)[1]: v for k, v in state.extra.items()
+                                 if k.startswith(f"{type(callback).__name__}/")})
+        step, epoch, wall_before = state.step, state.epoch, state.wall_seconds
+    if optimizer is not None:
+        for group, base in zip(optimizer.param_groups, base_lrs):
+            group["initial_lr"] = base
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    runner = torch.compile(model) if config.compile else model
+    if frozen is not None:
+        frozen.snapshot()
+
+    autocast = (torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+                if config.amp and config.device.type == "cuda" else contextlib.nullcontext())
+    model.train()
+    losses = torch.zeros(max(config.nan_check_every, 1), device=config.device)
+    last_loss = math.nan
+    warmup_seconds = 0.0
+    _sync(config.device)
+    started = time.perf_counter()
+    with progress_bar(config.description, total=config.total_steps, completed=step,
+                      enabled=dist.is_main) as bar:
+        while step < config.total_steps:
+            for batch in source.epoch(epoch):
+                if step >= config.total_steps:
+                    break
+                factor = schedule(step)
+                if optimizer is not None:
+                    _set_lr(optimizer, base_lrs, factor)
+                    optimizer.zero_grad(set_to_none=True)
+                with autocast:
+                    output = objective(runner, batch, step)
+                if optimizer is not None:
+                    output.loss.backward()
+                    if frozen is not None:
+                        frozen.mask_gradients()
+                    if config.grad_clip:
+                        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                    optimizer.step()
+                    if frozen is not None:
+                        frozen.restore()
+                for callback in callbacks:
+                    callback.on_step(output)
+                losses[step % len(losses)] = output.loss.detach().float()
+                step += 1
+                if step % len(losses) == 0 or step == config.total_steps:
+                    _check_finite(losses, step, optimizer)
+                if config.compile and step == 1:
+                    # Leave compilation out of the recorded time (DESIGN "Speed switches").
+                    _sync(config.device)
+                    warmup_seconds = time.perf_counter() - started
+                bar.advance(output.loss)
+            epoch += 1
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
+            if checkpoint is not None and dist.is_main and step < config.total_steps:
+                _sync(config.device)
+                checkpoint.save(TrainState(
+                    step=step, epoch=epoch,
+                    wall_seconds=wall_before + time.perf_counter() - started - warmup_seconds,
+                    model={k: v.detach().clone() for k, v in plain.state_dict().items()},
+                    optimizer=optimizer.state_dict() if optimizer else {"state": {}, "param_groups": []},
+                    extra={f"{type(c).__name__}/{k}": v for c in callbacks for k, v in c.state().items()},
+                ))
+    _sync(config.device)
+    wall = wall_before + time.perf_counter() - started - warmup_seconds
+    last_loss = float(losses[(step - 1) % len(losses)]) if step else math.nan
+    return TrainResult(steps=step, epochs=epoch, wall_seconds=wall, last_loss=last_loss)
+
+
+def _check_finite(losses: torch.Tensor, step: int, optimizer: torch.optim.Optimizer | None) -> None:
+    finite = torch.isfinite(losses)
+    if bool(finite.all()):
+        return
+    window = len(losses)
+    first_bad = int((~finite).nonzero()[0]) if window > 1 else 0
+    bad_step = step - ((step - 1) % window + 1) + first_bad + 1 if window > 1 else step
+    lr = optimizer.param_groups[0]["lr"] if optimizer else float("nan")
+    raise TrainingError(
+        f"the loss became {float(losses[first_bad])} at step {bad_step} (lr {lr:.4g})",
+        hint="lower --lr; the last epoch checkpoint is kept, so --resume continues from it",
+    )
