@@ -1,0 +1,60 @@
+"""Full-width models against published parameter counts, built on the meta device
+(shapes only, no memory, no init cost)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from unlearn_cli.models import MODELS, build_model, model_blocks
+
+
+def _meta_model(name: str, num_classes: int = 10, image_size: int = 32):
+    with torch.device("meta"):
+        return build_model(name, channels=3, image_size=image_size, num_classes=num_classes)
+
+
+@pytest.mark.parametrize(
+    ("name", "num_classes", "params"),
+    [
+        ("resnet18", 10, 11_173_962),
+        ("resnet34", 10, 21_282_122),
+        ("resnet50", 10, 23_520_842),
+        ("vgg16", 10, 14_728_266),
+        ("wrn28_10", 10, 36_479_194),
+        ("wrn28_10", 100, 36_536_884),
+    ],
+)
+def test_published_parameter_counts(name: str, num_classes: int, params: int) -> None:
+    model = _meta_model(name, num_classes)
+    assert sum(p.numel() for p in model.parameters()) == params
+
+
+@pytest.mark.parametrize(
+    ("name", "blocks"),
+    [
+        ("cnn", 4),
+        ("resnet18", 10),
+        ("resnet34", 18),
+        ("resnet50", 18),
+        ("resnet9", 7),
+        ("vgg16", 14),
+        ("wrn28_10", 14),  # stem + 12 wide blocks + head: k = 13 (corrective) leaves the stem
+    ],
+)
+def test_block_counts(name: str, blocks: int) -> None:
+    assert len(model_blocks(_meta_model(name))) == blocks
+
+
+def test_cnn_is_small() -> None:
+    model = build_model("cnn", channels=1, image_size=8, num_classes=10)
+    assert sum(p.numel() for p in model.parameters()) < 60_000
+
+
+def test_resnet9_head_has_no_bias() -> None:
+    assert _meta_model("resnet9").head.bias is None
+
+
+def test_every_model_is_covered_by_block_counts() -> None:
+    covered = {"cnn", "resnet18", "resnet34", "resnet50", "resnet9", "vgg16", "wrn28_10"}
+    assert set(MODELS.names()) == covered
