@@ -149,3 +149,25 @@ def test_sha256_matches_hashlib(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"x" * 3_000_000)
     assert sha256_file(path) == hashlib.sha256(b"x" * 3_000_000).hexdigest()
+
+
+def test_tensor_files_are_byte_identical_across_processes(tmp_path):
+    """safetensors orders multi-key metadata randomly per process; our files must not vary."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from unlearn_cli.artifacts import save_tensors; "
+            "save_tensors(sys.argv[1], {'w': torch.arange(3.0)}, {'b': 1, 'a': 2, 'c': 'x', 'd': [1]})")
+    hashes = set()
+    for i in range(4):
+        out = tmp_path / f"{i}.safetensors"
+        subprocess.run([sys.executable, "-c", code, str(out)], check=True)
+        hashes.add(sha256_file(out))
+    assert len(hashes) == 1
+
+
+def test_metadata_round_trip(tmp_path):
+    from unlearn_cli.artifacts import load_metadata
+
+    save_tensors(tmp_path / "t.safetensors", {"w": torch.zeros(1)}, {"step": 3, "nested": {"a": [1, 2]}})
+    assert load_metadata(tmp_path / "t.safetensors") == {"step": 3, "nested": {"a": [1, 2]}}

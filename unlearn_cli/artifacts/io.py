@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from unlearn_cli.artifacts.files import atomic_path
 from unlearn_cli.errors import ArtifactError
 
 
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+# safetensors keeps its metadata in a hash map whose order changes from process to process,
+# so several keys would give the same weights different file bytes (and checksums). All our
+# metadata therefore travels as one JSON string under one key.
+_METADATA_KEY = "unlearn"
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any] | None = None) -> None:
     contiguous = {key: value.detach().contiguous().cpu() for key, value in tensors.items()}
+    header = {_METADATA_KEY: json.dumps(metadata or {}, sort_keys=True)}
     with atomic_path(path) as tmp:
-        save_file(contiguous, str(tmp), metadata=metadata)
+        save_file(contiguous, str(tmp), metadata=header)
+
+
+def load_metadata(path: Path) -> dict[str, Any]:
+    """The metadata `save_tensors` stored (without reading the tensors)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            raw = (handle.metadata() or {}).get(_METADATA_KEY, "{}")
+    except FileNotFoundError:
+        raise ArtifactError(f"missing file {path}", hint="re-run the step that makes it") from None
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ArtifactError(f"{path} is not a readable safetensors file ({error})",
+                            hint="re-run the step that made it with --force") from None
+    return json.loads(raw)
 
 
 def load_tensors(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:

@@ -105,6 +105,27 @@ class Workspace:
             self.verify(manifest)
         return manifest
 
+    def read_one_of(self, kinds: tuple[str, ...], ref: str | Path, *, verify: bool = True) -> Manifest:
+        """Read a manifest that may be of several kinds (e.g. a run: unlearned or model)."""
+        for kind in kinds:
+            try:
+                path = self.find(kind, ref)
+                break
+            except ArtifactError:
+                continue
+        else:
+            known = [name for kind in kinds for name in self.names(kind)]
+            raise ArtifactError(f"no {' or '.join(kinds)} '{ref}' in workspace {self.root}",
+                                hint=f"known: {', '.join(known)}" if known else "create one first")
+        try:
+            kind = parse_manifest(path.read_text(), path).kind
+        except (OSError, UnicodeDecodeError) as error:
+            raise ArtifactError(f"cannot read {path}: {error}", hint="check the file") from None
+        if kind not in kinds:
+            raise ArtifactError(f"{path} is a {kind} manifest, not a {' or '.join(kinds)}",
+                                hint=f"pass a {' or '.join(kinds)} manifest here")
+        return self.read(kind, path, verify=verify)
+
     def verify(self, manifest: Manifest) -> None:
         for role, ref in manifest.files.items():
             target = self.abs(ref.path)

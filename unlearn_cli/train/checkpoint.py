@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from unlearn_cli.artifacts import load_tensors, save_tensors
+from unlearn_cli.artifacts import load_metadata, load_tensors, save_tensors
 from unlearn_cli.errors import TrainingError
 
 
@@ -67,11 +67,11 @@ class Checkpointer:
         tensors.update(optim_tensors)
         tensors.update({f"extra.{k}": v for k, v in state.extra.items()})
         metadata = {
-            "step": str(state.step),
-            "epoch": str(state.epoch),
-            "wall_seconds": repr(state.wall_seconds),
-            "optimizer": json.dumps(optim_meta),
-            "fingerprint": json.dumps(self.fingerprint, sort_keys=True),
+            "step": state.step,
+            "epoch": state.epoch,
+            "wall_seconds": state.wall_seconds,
+            "optimizer": optim_meta,
+            "fingerprint": self.fingerprint,
         }
         save_tensors(self.path, tensors, metadata=metadata)
 
@@ -79,11 +79,8 @@ class Checkpointer:
         if not self.exists():
             raise TrainingError(f"nothing to resume: {self.path} does not exist",
                                 hint="run without --resume to start from scratch")
-        from safetensors import safe_open
-
-        with safe_open(str(self.path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        saved = json.loads(metadata.get("fingerprint", "{}"))
+        metadata = load_metadata(self.path)
+        saved = metadata.get("fingerprint", {})
         if saved != self.fingerprint:
             changed = sorted(k for k in set(saved) | set(self.fingerprint) if saved.get(k) != self.fingerprint.get(k))
             details = ", ".join(f"{k}: {saved.get(k)!r} → {self.fingerprint.get(k)!r}" for k in changed)
@@ -98,7 +95,7 @@ class Checkpointer:
             epoch=int(metadata["epoch"]),
             wall_seconds=float(metadata["wall_seconds"]),
             model=model,
-            optimizer=_unflatten_optimizer(optim, json.loads(metadata["optimizer"])),
+            optimizer=_unflatten_optimizer(optim, metadata["optimizer"]),
             extra=extra,
         )
 
