@@ -7,8 +7,11 @@ from typing import Annotated
 import typer
 
 from unlearn_cli import __version__
+from unlearn_cli.cli import evaluate as evaluate_cmd
 from unlearn_cli.cli import ls as ls_cmd
+from unlearn_cli.cli import make_forget_set as make_forget_set_cmd
 from unlearn_cli.cli import prepare_data as prepare_data_cmd
+from unlearn_cli.cli import pretrain as pretrain_cmd
 from unlearn_cli.cli.errors import ErrorMappingGroup
 from unlearn_cli.cli.output import setup_logging
 
@@ -40,4 +43,7 @@ def main(
 
 
 app.command("prepare-data")(prepare_data_cmd.prepare_data)
+app.command("pretrain")(pretrain_cmd.pretrain)
+app.command("make-forget-set")(make_forget_set_cmd.make_forget_set)
+app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("ls")(ls_cmd.ls)

@@ -1,0 +1,48 @@
+"""`unlearn pretrain`: wiring only; the work is in `unlearn_cli.steps.pretrain`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from unlearn_cli.cli.options import DeviceOption, ForceOption, SeedOption, WorkspaceOption, workspace
+from unlearn_cli.cli.output import emit_path
+
+
+def pretrain(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Prepared dataset (name or manifest path).")] = "digits",
+    model: Annotated[str, typer.Option("--model", "-m", help="Architecture (see `unlearn ls models`).")] = "cnn",
+    recipe: Annotated[str, typer.Option("--recipe", help="Training recipe: natmu, corrective or fast.")] = "fast",
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the recipe's epochs.")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", help="Override with a number of optimiser steps.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Override the peak learning rate.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Override the (global) batch size.")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Override the weight decay.")] = None,
+    seed: SeedOption = 0,
+    width: Annotated[float, typer.Option("--width", help="Channel-width multiplier (e.g. 0.25 for tiny models).")] = 1.0,
+    device: DeviceOption = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Model name (default <dataset>-<model>-s<seed>).")] = None,
+    manipulation: Annotated[Optional[str], typer.Option("--manipulation", help="Train on the manipulated view of this forget-set manifest.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from its last epoch checkpoint.")] = False,
+    amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="bf16 autocast (default: on with CUDA).")] = None,
+    channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="channels_last memory format (default: on with CUDA).")] = None,
+    compile: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model (default: on with CUDA).")] = None,
+    force: ForceOption = False,
+    workspace_path: WorkspaceOption = None,
+) -> None:
+    """Train a model from scratch; saves initial and final weights and a per-sample difficulty record.
+
+    Example: unlearn pretrain --dataset cifar10 --model resnet18 --recipe natmu --seed 0
+    """
+    from unlearn_cli.steps.pretrain import PretrainOptions
+    from unlearn_cli.steps.pretrain import pretrain as run
+
+    options = PretrainOptions(
+        dataset=dataset, model=model, recipe=recipe, epochs=epochs, steps=steps, lr=lr, batch_size=batch_size,
+        weight_decay=weight_decay, seed=seed, width=width, device=device, name=name, manipulation=manipulation,
+        resume=resume, force=force, amp=amp, channels_last=channels_last, compile=compile,
+    )
+    path = run(workspace(workspace_path), options)
+    if path is not None:  # None on the non-zero ranks of a torchrun launch
+        emit_path(path)

@@ -1,0 +1,72 @@
+"""Helpers that several steps share: reading upstream artifacts into usable objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from unlearn_cli.artifacts import Manifest, Workspace, load_tensors
+from unlearn_cli.data.prepared import DatasetInfo
+from unlearn_cli.errors import ArtifactError
+from unlearn_cli.models import build_model
+
+
+@dataclass(frozen=True)
+class ModelRecipe:
+    """How to rebuild a model's architecture from its manifest."""
+
+    architecture: str
+    width: float
+    channels: int
+    image_size: int
+    num_classes: int
+
+    def build(self) -> nn.Module:
+        return build_model(self.architecture, channels=self.channels, image_size=self.image_size,
+                           num_classes=self.num_classes, width=self.width)
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest) -> ModelRecipe:
+        try:
+            arch = manifest.config["architecture"]
+            return cls(arch["name"], float(arch["width"]), int(arch["channels"]),
+                       int(arch["image_size"]), int(arch["num_classes"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ArtifactError(f"{manifest.source}: no model architecture recorded ({error})",
+                                hint="re-create the model with this version of unlearn") from None
+
+    def to_config(self) -> dict:
+        return {"name": self.architecture, "width": self.width, "channels": self.channels,
+                "image_size": self.image_size, "num_classes": self.num_classes}
+
+
+def dataset_of(ws: Workspace, manifest: Manifest) -> Manifest:
+    """The dataset manifest an artifact descends from (directly, or via its model)."""
+    if manifest.kind == "dataset":
+        return manifest
+    if "dataset" in manifest.parents:
+        return ws.read("dataset", ws.abs(manifest.parents["dataset"].path))
+    for role in ("model", "run"):
+        if role in manifest.parents:
+            parent_kind = "model" if role == "model" else "unlearned"
+            return dataset_of(ws, ws.read(parent_kind, ws.abs(manifest.parents[role].path), verify=False))
+    raise ArtifactError(f"{manifest.source}: cannot tell which dataset it belongs to",
+                        hint="the manifest lacks a dataset parent")
+
+
+def load_weights(ws: Workspace, manifest: Manifest, device: torch.device, role: str = "weights") -> nn.Module:
+    """Rebuild the architecture and load weights from safetensors (never pickle)."""
+    model = ModelRecipe.from_manifest(manifest).build()
+    state = load_tensors(ws.abs(manifest.file(role).path))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise ArtifactError(f"{manifest.file(role).path} does not fit the recorded architecture",
+                            hint=f"the weights and manifest disagree ({str(error).splitlines()[0]})") from None
+    return model.to(device)
+
+
+def dataset_info(manifest: Manifest) -> DatasetInfo:
+    return DatasetInfo.from_manifest(manifest)

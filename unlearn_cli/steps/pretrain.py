@@ -1,0 +1,200 @@
+"""The `pretrain` step: train a model from scratch on a prepared dataset (or a manipulated view).
+
+Writes the initial and final weights (safetensors), the per-sample difficulty record (Parquet)
+and a model manifest. The final weights are kept as they are: the model is never selected by
+test accuracy, which would leak the test set into it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from unlearn_cli.artifacts import Manifest, Workspace, all_or_nothing, check_name, save_table, save_tensors
+from unlearn_cli.data.augment import AugmentSpec
+from unlearn_cli.data.loader import BatchLoader, DeviceSplit
+from unlearn_cli.data.prepared import DatasetInfo, load_split
+from unlearn_cli.errors import InputError
+from unlearn_cli.models import check_model_fits
+from unlearn_cli.steps.common import ModelRecipe
+from unlearn_cli.steps.views import TrainingView, training_view
+from unlearn_cli.train import distributed
+from unlearn_cli.train.checkpoint import Checkpointer
+from unlearn_cli.train.device import SpeedSwitches, resolve_device
+from unlearn_cli.train.difficulty import DifficultyRecorder
+from unlearn_cli.train.inference import accuracy, predict_logits
+from unlearn_cli.train.loop import LoopConfig, train, unwrap
+from unlearn_cli.train.objectives import cross_entropy
+from unlearn_cli.train.optim import build_optimizer
+from unlearn_cli.train.recipes import Recipe, resolve_recipe
+from unlearn_cli.train.schedules import build_schedule
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RECIPE = "fast"
+EVAL_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class PretrainOptions:
+    dataset: str
+    model: str
+    recipe: str = DEFAULT_RECIPE
+    epochs: int | None = None
+    steps: int | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    weight_decay: float | None = None
+    seed: int = 0
+    width: float = 1.0
+    device: str | None = None
+    name: str | None = None
+    manipulation: str | None = None
+    resume: bool = False
+    force: bool = False
+    amp: bool | None = None
+    channels_last: bool | None = None
+    compile: bool | None = None
+
+
+def eval_loader(split: DeviceSplit, info: DatasetInfo, view: TrainingView | None = None) -> BatchLoader:
+    """Rows in order, no augmentation; the training view's labels and triggers if given."""
+    return BatchLoader(
+        split, batch_size=EVAL_BATCH, mean=info.mean, std=info.std, shuffle=False, augment=None,
+        labels=None if view is None else view.train_label,
+        poisoned=None if view is None or view.trigger is None else view.poisoned,
+        trigger=None if view is None else view.trigger,
+    )
+
+
+def _resolve(ws: Workspace, options: PretrainOptions) -> tuple[Manifest, DatasetInfo, Recipe, str, Manifest | None]:
+    """Every check that can fail before long work starts."""
+    if not options.width > 0:
+        raise InputError(f"--width must be positive (got {options.width})", hint="e.g. --width 0.5")
+    dataset = ws.read("dataset", options.dataset)
+    info = DatasetInfo.from_manifest(dataset)
+    check_model_fits(options.model, image_size=info.image_size, dataset=info.name)
+    recipe = resolve_recipe(options.recipe, info.name, options.model).with_overrides(
+        epochs=options.epochs, steps=options.steps, lr=options.lr, batch_size=options.batch_size,
+        weight_decay=options.weight_decay)
+    name = check_name(options.name or f"{info.name}-{options.model}-s{options.seed}")
+    manipulation = None
+    if options.manipulation is not None:
+        manipulation = ws.read("forget-set", options.manipulation)
+        if not manipulation.config.get("manipulation"):
+            raise InputError(f"{manipulation.source} is a forget set without a manipulation",
+                             hint="make one with make-forget-set --manipulation poison|interclass|labelswap")
+        if manipulation.parents.get("dataset") != ws.parent_ref(dataset):
+            raise InputError(f"{manipulation.source} was made for another dataset than {info.name}",
+                             hint="make the manipulation from this dataset")
+    return dataset, info, recipe, name, manipulation
+
+
+def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
+    """Train and write the model; returns its manifest path (None on non-zero DDP ranks)."""
+    dataset, info, recipe, name, manipulation = _resolve(ws, options)
+    device = resolve_device(options.device)
+    switches = SpeedSwitches.for_device(device, amp=options.amp, channels_last=options.channels_last,
+                                        compile=options.compile)
+    dist = distributed.init_distributed(device)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+    if not options.resume:
+        ws.check_new("model", name, options.force)
+    elif ws.manifest_path("model", name).exists() and not options.force:
+        ws.check_new("model", name, options.force)  # finished already: nothing to resume
+
+    train_split = load_split(ws, dataset, "train")
+    test_split = load_split(ws, dataset, "test")
+    view = (training_view(ws, manipulation, len(train_split)) if manipulation
+            else TrainingView.clean(train_split.labels))
+
+    arch = ModelRecipe(options.model, options.width, info.channels, info.image_size, info.num_classes)
+    torch.manual_seed(options.seed)
+    model = arch.build().to(device)
+    init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if dist.enabled:
+        if device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    train_device = DeviceSplit.from_numpy(train_split.images, train_split.labels, device)
+    loader = BatchLoader(
+        train_device, batch_size=recipe.batch_size, mean=info.mean, std=info.std,
+        labels=view.train_label, poisoned=view.poisoned if view.trigger else None, trigger=view.trigger,
+        augment=AugmentSpec.default_for(info.image_size, info.name), shuffle=True,
+        # Full batches only (when there is at least one), so DDP ranks split every batch evenly.
+        drop_last=len(train_split) >= recipe.batch_size,
+        seed=options.seed, rank=dist.rank, world_size=dist.world_size, channels_last=switches.channels_last,
+    )
+    total_steps = recipe.total_steps(len(loader))
+    schedule = build_schedule(recipe.schedule, total_steps, steps_per_epoch=len(loader))
+    optimizer = build_optimizer(recipe.optimizer, model.parameters())
+    config = {
+        "dataset": info.name,
+        "architecture": arch.to_config(),
+        "recipe": asdict(recipe),
+        "seed": options.seed,
+        "total_steps": total_steps,
+        "steps_per_epoch": len(loader),
+        "device": device.type,
+        "world_size": dist.world_size,
+        "speed": asdict(switches),
+        "manipulation": manipulation.name if manipulation else None,
+    }
+    checkpoint = Checkpointer(ws.ckpt_path(name, ".resume"), fingerprint=config)
+    recorder = DifficultyRecorder(len(train_split), device)
+    result = train(
+        model, loader, cross_entropy, optimizer, schedule,
+        LoopConfig(total_steps=total_steps, device=device, amp=switches.amp,
+                   channels_last=switches.channels_last, compile=switches.compile,
+                   description=f"pretrain {name}", nan_check_every=1 if device.type == "cpu" else 25),
+        callbacks=[recorder], checkpoint=checkpoint, resume=options.resume,
+    )
+    difficulty = recorder.table()  # a collective under DDP: every rank takes part
+    plain = unwrap(model)
+    if not dist.is_main:
+        distributed.barrier()
+        distributed.shutdown()
+        return None
+
+    train_logits = predict_logits(plain, eval_loader(train_device, info, view), amp=switches.amp)
+    test_device = DeviceSplit.from_numpy(test_split.images, test_split.labels, device)
+    test_logits = predict_logits(plain, eval_loader(test_device, info), amp=switches.amp)
+    summary = {
+        "train_accuracy": accuracy(train_logits, torch.from_numpy(view.train_label)),
+        "test_accuracy": accuracy(test_logits, torch.from_numpy(test_split.labels)),
+        "wall_seconds": result.wall_seconds,
+        "steps": result.steps,
+        "epochs": result.epochs,
+        "final_loss": result.last_loss,
+        "parameters": sum(p.numel() for p in plain.parameters()),
+    }
+    metadata = {"architecture": options.model, "dataset": info.name}
+    with all_or_nothing() as written:
+        paths = {
+            "weights": ws.ckpt_path(name),
+            "init": ws.ckpt_path(name, ".init"),
+            "difficulty": ws.table_path("model", name, "difficulty"),
+        }
+        written.extend(paths.values())
+        save_tensors(paths["weights"], plain.state_dict(), metadata)
+        save_tensors(paths["init"], init_state, metadata)
+        save_table(paths["difficulty"], difficulty)
+        parents = {"dataset": ws.parent_ref(dataset)}
+        if manipulation is not None:
+            parents["manipulation"] = ws.parent_ref(manipulation)
+        manifest = Manifest(kind="model", name=name, config=config, parents=parents,
+                            files={role: ws.file_ref(path) for role, path in paths.items()}, summary=summary)
+        written.append(ws.manifest_path("model", name))
+        manifest_path = ws.write(manifest)
+    checkpoint.remove()
+    log.info("%s: test accuracy %.2f %% in %.1f s", name, summary["test_accuracy"], summary["wall_seconds"])
+    distributed.barrier()
+    distributed.shutdown()
+    return manifest_path
