@@ -1,0 +1,185 @@
+"""The `evaluate` step: run a model over its forget set, retain set and test set and compute
+every applicable metric of SPEC §6 (optionally against a retrain reference).
+
+Writes a long-form metrics table (run, method, seed, forget set, metric, value), a per-sample
+table that stronger attacks can reuse, and an evaluation manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from unlearn_cli.artifacts import Manifest, Workspace, all_or_nothing, check_name, save_table
+from unlearn_cli.data.loader import BatchLoader, DeviceSplit
+from unlearn_cli.data.prepared import DatasetInfo, PreparedSplit, load_split
+from unlearn_cli.errors import ArtifactError, InputError
+from unlearn_cli.metrics import EvalContext, Manipulation, Outputs, compute_metrics, per_sample_table
+from unlearn_cli.steps.common import dataset_of, load_weights
+from unlearn_cli.steps.pretrain import EVAL_BATCH, eval_loader
+from unlearn_cli.steps.views import TrainingView, training_view
+from unlearn_cli.train.device import resolve_device
+from unlearn_cli.train.inference import predict_logits
+
+log = logging.getLogger(__name__)
+
+RUN_KINDS = ("unlearned", "model")
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    run: str
+    forget: str | None = None
+    reference: str | None = None
+    metrics: tuple[str, ...] | None = None
+    name: str | None = None
+    seed: int = 0
+    device: str | None = None
+    force: bool = False
+
+
+@dataclass
+class EvaluationResult:
+    manifest_path: Path
+    metrics: dict[str, float]
+
+
+def read_run(ws: Workspace, ref: str) -> Manifest:
+    """A run is an unlearned model or, for the "before" row, a pretrained one."""
+    return ws.read_one_of(RUN_KINDS, ref)
+
+
+def forget_of(ws: Workspace, run: Manifest, explicit: str | None) -> Manifest:
+    """The forget set a run is evaluated on: its own (unlearned runs), the manipulation it was
+    trained on, or the one given with --forget."""
+    own = run.parents.get("forget") or run.parents.get("manipulation")
+    if explicit is not None:
+        forget = ws.read("forget-set", explicit)
+        if own is not None and ws.parent_ref(forget) != own and run.kind == "unlearned":
+            raise InputError(f"run {run.name} was unlearned on another forget set than {forget.name}",
+                             hint="leave out --forget to use the run's own")
+        return forget
+    if own is None:
+        raise InputError(f"run {run.name} has no forget set of its own",
+                         hint="pass --forget <forget-set manifest>")
+    return ws.read("forget-set", ws.abs(own.path))
+
+
+class _Evaluator:
+    """Runs models over the splits of one dataset and forget set (data loaded once)."""
+
+    def __init__(self, ws: Workspace, dataset: Manifest, forget: Manifest, device: torch.device) -> None:
+        self.ws = ws
+        self.info = DatasetInfo.from_manifest(dataset)
+        self.device = device
+        train: PreparedSplit = load_split(ws, dataset, "train")
+        test: PreparedSplit = load_split(ws, dataset, "test")
+        self.view: TrainingView = training_view(ws, forget, len(train))
+        self.train = DeviceSplit.from_numpy(train.images, train.labels, device)
+        self.test = DeviceSplit.from_numpy(test.images, test.labels, device)
+        self.test_labels = test.labels.astype(np.int64)
+        self.forget_class = forget.config.get("forget_class")
+        manipulation = self.view.manipulation
+        self.manipulation = None
+        if manipulation:
+            classes = manipulation.get("classes")
+            self.manipulation = Manipulation(
+                kind=manipulation["kind"],
+                target=manipulation.get("target") if manipulation["kind"] == "poison" else None,
+                classes=tuple(classes) if manipulation["kind"] == "interclass" and classes else None,
+            )
+
+    def _triggered_test(self) -> BatchLoader:
+        everywhere = np.ones(len(self.test_labels), dtype=bool)
+        return BatchLoader(self.test, batch_size=EVAL_BATCH, mean=self.info.mean, std=self.info.std,
+                           shuffle=False, augment=None, poisoned=everywhere, trigger=self.view.trigger)
+
+    def context(self, run: Manifest, seed: int, reference: EvalContext | None = None) -> EvalContext:
+        model = load_weights(self.ws, run, self.device)
+        train_logits = predict_logits(model, eval_loader(self.train, self.info, self.view))
+        test_logits = predict_logits(model, eval_loader(self.test, self.info))
+        triggered = None
+        if self.manipulation is not None and self.manipulation.kind == "poison":
+            triggered = Outputs(predict_logits(model, self._triggered_test()).numpy(), self.test_labels)
+        return EvalContext(
+            train=Outputs(train_logits.numpy(), self.view.train_label),
+            true_train_labels=self.view.labels,
+            forget=self.view.forget,
+            manipulated=self.view.manipulated,
+            test=Outputs(test_logits.numpy(), self.test_labels),
+            test_triggered=triggered,
+            num_classes=self.info.num_classes,
+            forget_class=self.forget_class,
+            manipulation=self.manipulation,
+            seed=seed,
+            wall_seconds=run.summary.get("wall_seconds"),
+            reference=reference,
+        )
+
+
+def _long_table(run: Manifest, forget: Manifest, seed: int, metrics: dict[str, float]) -> pa.Table:
+    method = run.config.get("method", "original" if run.kind == "model" else "unknown")
+    n = len(metrics)
+    return pa.table({
+        "run": [run.name] * n,
+        "method": [method] * n,
+        "seed": pa.array([int(run.config.get("seed", seed))] * n, pa.int64()),
+        "forget_set": [forget.name] * n,
+        "metric": list(metrics),
+        "value": pa.array(list(metrics.values()), pa.float64()),
+    })
+
+
+def evaluate(ws: Workspace, options: EvaluateOptions) -> EvaluationResult:
+    run = read_run(ws, options.run)
+    forget = forget_of(ws, run, options.forget)
+    dataset = dataset_of(ws, run)
+    if forget.parents.get("dataset") != ws.parent_ref(dataset):
+        raise InputError(f"forget set {forget.name} belongs to another dataset than run {run.name}",
+                         hint="evaluate a run with a forget set made for its dataset")
+    reference = None
+    if options.reference is not None:
+        reference = read_run(ws, options.reference)
+        if dataset_of(ws, reference).source != dataset.source:
+            raise InputError(f"reference {reference.name} was trained on another dataset than {run.name}",
+                             hint="pass a retrain run on the same dataset and forget set")
+        ref_forget = reference.parents.get("forget")
+        if ref_forget is not None and ref_forget != ws.parent_ref(forget):
+            raise InputError(f"reference {reference.name} was made on another forget set than {forget.name}",
+                             hint="pass a retrain run made from the same forget set")
+    default_name = run.name if run.kind == "unlearned" else f"{run.name}--{forget.name}"
+    name = check_name(options.name or default_name)
+    ws.check_new("evaluation", name, options.force)
+
+    evaluator = _Evaluator(ws, dataset, forget, resolve_device(options.device))
+    ref_ctx = evaluator.context(reference, options.seed) if reference is not None else None
+    ctx = evaluator.context(run, options.seed, reference=ref_ctx)
+    metrics = compute_metrics(ctx, list(options.metrics) if options.metrics else None)
+
+    with all_or_nothing() as written:
+        paths = {"metrics": ws.table_path("evaluation", name, "metrics"),
+                 "samples": ws.table_path("evaluation", name, "samples")}
+        written.extend(paths.values())
+        save_table(paths["metrics"], _long_table(run, forget, options.seed, metrics))
+        save_table(paths["samples"], per_sample_table(ctx))
+        parents = {"run": ws.parent_ref(run), "forget": ws.parent_ref(forget)}
+        if reference is not None:
+            parents["reference"] = ws.parent_ref(reference)
+        manifest = Manifest(
+            kind="evaluation", name=name, parents=parents,
+            config={"run": run.name, "run_kind": run.kind, "method": run.config.get("method", "original"),
+                    "forget": forget.name, "reference": reference.name if reference else None,
+                    "metrics": list(options.metrics) if options.metrics else None, "seed": options.seed,
+                    "dataset": evaluator.info.name},
+            files={role: ws.file_ref(path) for role, path in paths.items()},
+            summary=json.loads(json.dumps(metrics)),
+        )
+        written.append(ws.manifest_path("evaluation", name))
+        manifest_path = ws.write(manifest)
+    return EvaluationResult(manifest_path, metrics)

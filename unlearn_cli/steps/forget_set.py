@@ -1,0 +1,189 @@
+"""The `make-forget-set` step: choose D_f (or make a manipulation) and write its table.
+
+Two entry points share one output format (SPEC §4):
+- sample/class forgetting from a pretrained model (`--model`): a forget-set kind picks D_f;
+  the model's own training view (clean, or the manipulation it trained on) is kept;
+- the corrective setting before pretraining (`--dataset --manipulation`): a manipulation
+  changes labels/pixels of N rows and D_f is the known fraction of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from unlearn_cli.artifacts import Manifest, Workspace, all_or_nothing, check_name, load_table, save_table
+from unlearn_cli.data.loader import DeviceSplit
+from unlearn_cli.data.prepared import DatasetInfo, load_split
+from unlearn_cli.errors import InputError
+from unlearn_cli.forget import (
+    FORGET_KINDS,
+    DifficultyRecord,
+    TrainView,
+    class_counts,
+    forget_summary,
+    forget_table,
+    known_subset,
+    make_forget_indices,
+    manipulate,
+    resolve_params,
+)
+from unlearn_cli.forget.table import indices_to_mask
+from unlearn_cli.steps.common import dataset_of, load_weights
+from unlearn_cli.steps.pretrain import eval_loader
+from unlearn_cli.steps.views import TrainingView, training_view
+from unlearn_cli.train.device import resolve_device
+from unlearn_cli.train.inference import predict_logits
+
+log = logging.getLogger(__name__)
+
+# Interclass defaults of SPEC §4.2 (cat/dog; maple_tree/orange).
+DEFAULT_INTERCLASS = {"cifar10": (3, 5), "cifar100": (47, 53)}
+
+
+@dataclass(frozen=True)
+class ManipulationOptions:
+    kind: str
+    size: int
+    known: float = 1.0
+    patch_size: int = 3
+    target: str = "0"
+    classes: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class ForgetSetOptions:
+    model: str | None = None
+    dataset: str | None = None
+    kind: str | None = None  # a FORGET_KINDS name
+    params: dict[str, Any] = field(default_factory=dict)
+    manipulation: ManipulationOptions | None = None
+    seed: int = 0
+    name: str | None = None
+    device: str | None = None
+    force: bool = False
+
+
+def _default_name(base: str, options: ForgetSetOptions) -> str:
+    if options.manipulation is not None:
+        m = options.manipulation
+        return f"{base}-{m.kind}{m.size}-k{m.known:g}-s{options.seed}"
+    tag = "-".join(str(v) for v in options.params.values() if v not in (None, "", "record"))
+    tag = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in Path(tag).name if tag) or "set"
+    return f"{base}-{options.kind}{tag}-s{options.seed}"
+
+
+def _difficulty(ws: Workspace, model: Manifest) -> DifficultyRecord | None:
+    if "difficulty" not in model.files:
+        return None
+    table = load_table(ws.abs(model.file("difficulty").path))
+    return DifficultyRecord(table.column("misclassified_fraction").to_numpy(),
+                            table.column("mean_loss").to_numpy())
+
+
+def make_forget_set(ws: Workspace, options: ForgetSetOptions) -> Path:
+    if (options.model is None) == (options.dataset is None):
+        raise InputError("give exactly one of --model and --dataset",
+                         hint="--model for a forget set of a trained model; --dataset with --manipulation before pretraining")
+    if (options.kind is None) == (options.manipulation is None):
+        raise InputError("choose what to forget: one of --per, --fraction, --class, --subclass, --indices, or --manipulation",
+                         hint="e.g. --per 10, or --manipulation poison --size 500 --known 0.5")
+    if options.manipulation is not None and options.model is not None:
+        raise InputError("manipulations are made before pretraining, from a dataset",
+                         hint="use --dataset D --manipulation ..., then pretrain --manipulation <that manifest>")
+    model = ws.read("model", options.model) if options.model else None
+    dataset = dataset_of(ws, model) if model else ws.read("dataset", options.dataset)
+    info = DatasetInfo.from_manifest(dataset)
+    base = model.name if model else info.name
+    name = check_name(options.name or _default_name(base, options))
+    ws.check_new("forget-set", name, options.force)
+
+    train = load_split(ws, dataset, "train")
+    parents = {"dataset": ws.parent_ref(dataset)}
+    if model is not None:
+        parents["model"] = ws.parent_ref(model)
+
+    if options.manipulation is not None:
+        view, config = _manipulated(info, train.labels, options)
+    else:
+        view, config = _selected(ws, info, train, model, options)
+    table = forget_table(view.labels, view.forget, view.train_label, view.poisoned)
+    summary = {**forget_summary(table), "per_class": class_counts(table, info.num_classes)}
+    config.update(dataset=info.name, model=model.name if model else None, seed=options.seed)
+
+    with all_or_nothing() as written:
+        path = ws.table_path("forget-set", name, "index")
+        written.append(path)
+        save_table(path, table)
+        manifest = Manifest(kind="forget-set", name=name, config=config, parents=parents,
+                            files={"index": ws.file_ref(path)}, summary=summary)
+        written.append(ws.manifest_path("forget-set", name))
+        manifest_path = ws.write(manifest)
+    log.info("%s: %d samples to forget, %d to retain", name, summary["forget"], summary["retain"])
+    return manifest_path
+
+
+def _manipulated(info: DatasetInfo, labels: np.ndarray, options: ForgetSetOptions) -> tuple[TrainingView, dict]:
+    m = options.manipulation
+    if not 0 < m.known <= 1:
+        raise InputError(f"--known {m.known} is outside (0, 1]", hint="e.g. --known 0.5 tells the unlearner half")
+    if m.patch_size < 1 or m.patch_size > info.image_size:
+        raise InputError(f"--patch-size {m.patch_size} does not fit {info.image_size}-pixel images",
+                         hint=f"choose 1..{info.image_size}")
+    target: int | str = int(m.target) if m.target.isdigit() else m.target
+    classes = None if m.classes is None else tuple(int(c) if c.isdigit() else c for c in m.classes)
+    manipulated = manipulate(m.kind, labels, info.num_classes, size=m.size, seed=options.seed, target=target,
+                             classes=classes, default_classes=DEFAULT_INTERCLASS.get(info.name, (0, 1)),
+                             class_names=info.class_names)
+    forget = known_subset(manipulated.manipulated, m.known, options.seed)
+    view = TrainingView(labels=labels.astype(np.int64), train_label=manipulated.train_label,
+                        poisoned=manipulated.poisoned, forget=forget)
+    recorded = asdict(m)
+    if m.kind == "poison":
+        recorded["target"] = int(manipulated.train_label[manipulated.poisoned][0])
+    else:
+        recorded.pop("patch_size")
+        recorded.pop("target")
+    if m.kind == "interclass":
+        recorded["classes"] = sorted({int(c) for c in np.unique(labels[manipulated.manipulated])})
+    return view, {"kind": None, "params": {}, "manipulation": recorded}
+
+
+def _selected(ws: Workspace, info: DatasetInfo, train, model: Manifest | None,
+              options: ForgetSetOptions) -> tuple[TrainingView, dict]:
+    kind = FORGET_KINDS.get(options.kind)
+    params = resolve_params(kind, options.params)
+    if kind.requires_model(params) and model is None:
+        raise InputError(f"--{options.kind} {next(iter(options.params.values()), '')} ranks by a trained model",
+                         hint="pass --model <pretrained model>")
+    base_view = TrainingView.clean(train.labels)
+    manipulation = None
+    if model is not None and "manipulation" in model.parents:
+        manipulation = ws.read("forget-set", ws.abs(model.parents["manipulation"].path))
+        base_view = training_view(ws, manipulation, len(train))
+
+    def confidence() -> np.ndarray:
+        device = resolve_device(options.device)
+        net = load_weights(ws, model, device)
+        logits = predict_logits(net, eval_loader(DeviceSplit.from_numpy(train.images, train.labels, device), info, base_view))
+        probs = torch.softmax(logits, dim=1)
+        return probs[torch.arange(len(probs)), torch.from_numpy(train.labels)].numpy()
+
+    view = TrainView(
+        labels=train.labels, num_classes=info.num_classes, class_names=info.class_names,
+        extra=train.extra, extra_names=info.extra_names,
+        difficulty=_difficulty(ws, model) if model is not None else None,
+        confidence=confidence if model is not None else None,
+    )
+    indices = make_forget_indices(kind.name, view, params, options.seed)
+    base_view.forget = indices_to_mask(indices, len(train))
+    config = {"kind": kind.name, "params": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(params).items()},
+              "manipulation": base_view.manipulation}
+    if kind.name == "class":
+        config["forget_class"] = int(np.unique(train.labels[indices])[0])
+    return base_view, config
