@@ -22,8 +22,8 @@ def prepared(root: Path) -> Workspace:
 
 
 def pretrained(ws: Workspace, **overrides) -> Path:
-    options = {**TINY, **overrides}
-    return pretrain(ws, PretrainOptions(dataset="digits", **options))
+    options = {"dataset": "digits", **TINY, **overrides}
+    return pretrain(ws, PretrainOptions(**options))
 
 
 def copy_workspace(source: Workspace, target: Path) -> Workspace:

@@ -1,0 +1,194 @@
+"""`make-forget-set` from the CLI: every kind and manipulation, and every user error."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import assert_one_line_error
+from unlearn_cli.artifacts import load_table
+from unlearn_cli.forget import FORGET_KINDS, write_index_file
+
+
+def table(ws, name):
+    """The forget-set manifest and its table's columns as numpy arrays."""
+    manifest = ws.read("forget-set", name)
+    rows = load_table(ws.abs(manifest.files["index"].path))
+    return manifest, {c: rows.column(c).to_numpy() for c in ("index", "label", "train_label", "poisoned", "forget")}
+
+
+def make(cli, *args):
+    result = cli("make-forget-set", *args)
+    assert result.exit_code == 0, result.stderr
+    path = result.stdout.strip()
+    assert result.stdout == path + "\n"
+    return json.loads(open(path).read())["name"]
+
+
+@pytest.fixture
+def fcli(cli, trained_ws):
+    cli.workspace = trained_ws
+    return cli
+
+
+KIND_ARGS = {
+    "per": ["--per", "10"],
+    "fraction": ["--fraction", "0.2"],
+    "class": ["--class", "3"],
+    "subclass": None,  # needs superclasses: covered on a cifar20 fixture below
+    "indices": "file",
+}
+
+
+@pytest.mark.parametrize("kind", FORGET_KINDS.names())
+def test_every_kind_from_the_cli(fcli, kind, tmp_path):
+    args = KIND_ARGS[kind]
+    if args is None:
+        pytest.skip("subclass needs a dataset with superclasses: see test_subclass_on_cifar20")
+    if args == "file":
+        write_index_file(tmp_path / "rows.json", np.array([5, 1, 9]))
+        args = ["--indices", str(tmp_path / "rows.json")]
+    name = make(fcli, "--model", "digits-cnn-s0", *args)
+    manifest, cols = table(fcli.workspace, name)
+    assert manifest.config["kind"] == kind
+    assert set(manifest.parents) == {"dataset", "model"}
+    n = len(cols["index"])
+    assert np.array_equal(cols["index"], np.arange(n))
+    assert 0 < cols["forget"].sum() < n
+    assert np.array_equal(cols["label"], cols["train_label"]) and not cols["poisoned"].any()
+    assert manifest.summary["forget"] == int(cols["forget"].sum())
+    assert sum(manifest.summary["per_class"].values()) == manifest.summary["forget"]
+
+
+def test_class_balanced_random_sets(fcli):
+    name = make(fcli, "--model", "digits-cnn-s0", "--per", "10")
+    _, cols = table(fcli.workspace, name)
+    for c in range(10):
+        n_c = int((cols["label"] == c).sum())
+        assert int(cols["forget"][cols["label"] == c].sum()) == int(np.floor(n_c * 0.1 + 0.5))
+
+
+def test_same_seed_same_set_other_seed_other_set(fcli):
+    a = make(fcli, "--model", "digits-cnn-s0", "--per", "10", "--seed", "3", "--name", "a")
+    b = make(fcli, "--model", "digits-cnn-s0", "--per", "10", "--seed", "3", "--name", "b")
+    c = make(fcli, "--model", "digits-cnn-s0", "--per", "10", "--seed", "4", "--name", "c")
+    ws = fcli.workspace
+    assert np.array_equal(table(ws, a)[1]["forget"], table(ws, b)[1]["forget"])
+    assert not np.array_equal(table(ws, a)[1]["forget"], table(ws, c)[1]["forget"])
+
+
+def test_hardest_sets_follow_the_difficulty_record(fcli):
+    ws = fcli.workspace
+    hard10 = table(ws, make(fcli, "--model", "digits-cnn-s0", "--per", "110"))[1]["forget"]
+    hard1 = table(ws, make(fcli, "--model", "digits-cnn-s0", "--per", "101"))[1]["forget"]
+    model = ws.read("model", "digits-cnn-s0")
+    record = load_table(ws.abs(model.files["difficulty"].path))
+    frac = record.column("misclassified_fraction").to_numpy()
+    loss = record.column("mean_loss").to_numpy()
+    n = len(frac)
+    assert hard10.sum() == int(np.floor(n * 0.1 + 0.5)) and hard1.sum() == int(np.floor(n * 0.01 + 0.5))
+    assert not (hard1 & ~hard10).any()  # 1 % ⊂ 10 %
+    key = np.lexsort((-loss, -frac))  # by fraction desc, then loss desc
+    worst_outside = key[~hard10[key]][0]
+    # no row outside the set is strictly harder than a row inside it
+    inside_min = min(zip(frac[hard10], loss[hard10]))
+    assert (frac[worst_outside], loss[worst_outside]) <= inside_min
+
+
+def test_confidence_ranking_without_a_record(fcli):
+    ws = fcli.workspace
+    name = make(fcli, "--model", "digits-cnn-s0", "--per", "101", "--difficulty", "confidence")
+    assert table(ws, name)[1]["forget"].sum() == int(np.floor(len(table(ws, name)[1]["forget"]) * 0.01 + 0.5))
+
+
+@pytest.mark.parametrize("kind", ["poison", "interclass", "labelswap"])
+def test_manipulations_and_known_fraction(fcli, kind):
+    ws = fcli.workspace
+    extra = ["--classes", "3,5"] if kind == "interclass" else []
+    name = make(fcli, "--dataset", "digits", "--manipulation", kind, "--size", "40", "--known", "0.25", *extra)
+    manifest, cols = table(ws, name)
+    manipulated = (cols["label"] != cols["train_label"]) | cols["poisoned"]
+    assert manifest.config["manipulation"]["kind"] == kind
+    assert set(manifest.parents) == {"dataset"}
+    assert cols["forget"].sum() == round(0.25 * manipulated.sum())
+    assert not (cols["forget"] & ~manipulated).any()  # D_f is known manipulated rows only
+    if kind == "poison":
+        assert cols["poisoned"].sum() == 40 and (cols["train_label"][cols["poisoned"]] == 0).all()
+    if kind == "interclass":
+        for a, b in ((3, 5), (5, 3)):
+            rows = np.flatnonzero(cols["label"] == a)[:20]
+            assert (cols["train_label"][rows] == b).all()
+            assert (cols["train_label"][np.flatnonzero(cols["label"] == a)[20:]] == a).all()
+
+
+def test_forget_set_of_a_manipulated_model_keeps_its_view(fcli):
+    ws = fcli.workspace
+    manip = make(fcli, "--dataset", "digits", "--manipulation", "poison", "--size", "30", "--known", "0.5")
+    result = fcli("pretrain", "--width", "0.25", "--epochs", "1", "--manipulation", manip, "--name", "pm",
+                  "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    name = make(fcli, "--model", "pm", "--per", "10")
+    manifest, cols = table(ws, name)
+    assert cols["poisoned"].sum() == 30
+    assert manifest.config["manipulation"]["kind"] == "poison"
+
+
+def test_subclass_on_cifar20(cli, tmp_path):
+    from tests.fixtures.formats import write_cifar100
+
+    source = write_cifar100(tmp_path / "src", n_train=40, n_test=10)
+    assert cli("prepare-data", "--dataset", "cifar20", "--source", str(source)).exit_code == 0
+    from unlearn_cli.data.prepared import DatasetInfo, load_split
+
+    ws = cli.workspace
+    dataset = ws.read("dataset", "cifar20")
+    train = load_split(ws, dataset, "train")
+    fine_names = DatasetInfo.from_manifest(dataset).extra_names["fine_labels"]
+    fine = int(train.extra["fine_labels"][0])
+    result = cli("make-forget-set", "--dataset", "cifar20", "--subclass", fine_names[fine])
+    # a subclass set made straight from a dataset (no model) is allowed: it needs no ranking
+    assert result.exit_code == 0, result.stderr
+    cols = table(ws, json.loads(open(result.stdout.strip()).read())["name"])[1]
+    assert np.array_equal(np.flatnonzero(cols["forget"]), np.flatnonzero(train.extra["fine_labels"] == fine))
+    assert np.array_equal(cols["train_label"], train.labels)  # labels stay coarse
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--model", "digits-cnn-s0", "--per", "55"], ["--per 55 is not a valid value", "1, 10, 101, 110"]),
+        (["--model", "digits-cnn-s0", "--fraction", "1.5"], ["1.5"]),
+        (["--model", "digits-cnn-s0", "--fraction", "0"], ["0"]),
+        (["--model", "digits-cnn-s0", "--class", "banana"], ["banana", "0, 1, 2"]),
+        (["--model", "digits-cnn-s0", "--subclass", "rocket"], ["subclass", "cifar20"]),
+        (["--model", "digits-cnn-s0", "--per", "10", "--known", "0.5"], ["--known", "--manipulation"]),
+        (["--dataset", "digits", "--manipulation", "poison", "--size", "100000"], ["--size 100000", "larger"]),
+        (["--dataset", "digits", "--manipulation", "poison", "--size", "10", "--known", "0"], ["--known 0"]),
+        (["--dataset", "digits", "--manipulation", "teleport", "--size", "10"], ["unknown manipulation 'teleport'"]),
+        (["--dataset", "digits", "--per", "110"], ["ranks by a trained model", "--model"]),
+        (["--model", "digits-cnn-s0"], ["choose what to forget"]),
+        (["--model", "digits-cnn-s0", "--per", "10", "--class", "3"], ["choose one kind"]),
+        (["--model", "nope", "--per", "10"], ["no model 'nope'"]),
+        (["--model", "digits-cnn-s0", "--manipulation", "poison", "--size", "5"], ["before pretraining"]),
+    ],
+)
+def test_user_errors(fcli, args, fragments):
+    assert_one_line_error(fcli("make-forget-set", *args), *fragments)
+    assert fcli.workspace.names("forget-set") == []
+
+
+@pytest.mark.parametrize(("rows", "fragment"), [([1, 2, 2], "duplicate"), ([0, 99999], "99999"), ([-1], "-1")])
+def test_bad_index_files(fcli, tmp_path, rows, fragment):
+    path = tmp_path / "rows.txt"
+    path.write_text("\n".join(map(str, rows)))
+    assert_one_line_error(fcli("make-forget-set", "--model", "digits-cnn-s0", "--indices", str(path)), fragment,
+                          "rows.txt")
+
+
+def test_whole_train_set_is_refused(fcli, tmp_path):
+    n = fcli.workspace.read("dataset", "digits").summary["train_size"]
+    path = tmp_path / "all.npy"
+    np.save(path, np.arange(n))
+    assert_one_line_error(fcli("make-forget-set", "--model", "digits-cnn-s0", "--indices", str(path)), "no retain set")
