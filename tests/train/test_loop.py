@@ -114,3 +114,19 @@ def test_resume_refuses_changed_settings_and_missing_checkpoint(tmp_path):
         Checkpointer(tmp_path / "r.safetensors", {"lr": 0.2}).load()
     with pytest.raises(TrainingError, match="nothing to resume"):
         Checkpointer(tmp_path / "none.safetensors", {}).load()
+
+
+def test_nan_keeps_the_last_good_checkpoint(tmp_path):
+    ckpt = Checkpointer(tmp_path / "r.safetensors", {"lr": 0.1})
+    model, opt = make()
+
+    def explode_late(model, batch, step):
+        out = ce(model, batch, step)
+        return StepOutput(out.loss * (float("nan") if step == 9 else 1.0))
+
+    with pytest.raises(TrainingError, match="--resume"):
+        train(model, ToySource(), explode_late, opt, build_schedule(ScheduleSpec("constant"), 20),
+              LoopConfig(total_steps=20, device=CPU), checkpoint=ckpt)
+    state = ckpt.load()
+    assert state.step == 8 and state.epoch == 2  # the end of the last finished epoch
+    assert all(torch.isfinite(v).all() for v in state.model.values())

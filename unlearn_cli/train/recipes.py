@@ -86,7 +86,7 @@ def fast(dataset: str, model: str) -> Recipe:
             name="fast",
             optimizer=OptimizerSpec("sgd", lr=0.05, weight_decay=5e-4, momentum=0.9, nesterov=True),
             batch_size=64,
-            epochs=15,
+            epochs=10,
             schedule=ScheduleSpec("onecycle", warmup_fraction=0.15, end_factor=0.0),
         )
     epochs = {"cifar10": 40, "cifar100": 60, "cifar20": 60, "tinyimagenet": 60}.get(dataset, 40)
