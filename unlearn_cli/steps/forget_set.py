@@ -69,13 +69,25 @@ class ForgetSetOptions:
     force: bool = False
 
 
+def _selection_tag(kind: str, params: dict[str, Any]) -> str:
+    """A short, readable name part for a selection, e.g. per110, frac0.2, class-rocket."""
+    if kind == "per":
+        return f"per{params['per']}" + ("-conf" if params.get("difficulty") == "confidence" else "")
+    if kind == "fraction":
+        return f"frac{float(params['fraction']):g}" + ("" if params.get("balance", True) else "-unbalanced")
+    if kind == "indices":
+        return f"indices-{Path(str(params['path'])).stem}"
+    return f"{kind}-" + "-".join(str(v) for v in params.values())
+
+
 def _default_name(base: str, options: ForgetSetOptions) -> str:
     if options.manipulation is not None:
         m = options.manipulation
-        return f"{base}-{m.kind}{m.size}-k{m.known:g}-s{options.seed}"
-    tag = "-".join(str(v) for v in options.params.values() if v not in (None, "", "record"))
-    tag = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in Path(tag).name if tag) or "set"
-    return f"{base}-{options.kind}{tag}-s{options.seed}"
+        tag = f"{m.kind}{m.size}-known{m.known:g}"
+    else:
+        tag = _selection_tag(options.kind, options.params)
+    safe = "".join(ch if ch.isalnum() or ch in "._+-" else "_" for ch in tag)
+    return f"{base}-{safe}-s{options.seed}"
 
 
 def _difficulty(ws: Workspace, model: Manifest) -> DifficultyRecord | None:
