@@ -171,3 +171,15 @@ def test_metadata_round_trip(tmp_path):
 
     save_tensors(tmp_path / "t.safetensors", {"w": torch.zeros(1)}, {"step": 3, "nested": {"a": [1, 2]}})
     assert load_metadata(tmp_path / "t.safetensors") == {"step": 3, "nested": {"a": [1, 2]}}
+
+
+def test_replacing_removes_old_and_new_files_when_a_forced_write_fails(ws):
+    old = write_artifact(ws, "m")
+    table_path = ws.table_path("model", "m", "extra")
+    with pytest.raises(OSError):
+        with ws.replacing("model", "m", [ws.ckpt_path("m"), table_path]):
+            save_tensors(ws.ckpt_path("m"), {"w": torch.ones(2)})
+            raise OSError("disk full")
+    assert not ws.manifest_path("model", "m").exists()
+    assert not ws.ckpt_path("m").exists() and not table_path.exists()
+    assert old.source is not None

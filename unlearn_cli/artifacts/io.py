@@ -1,19 +1,21 @@
-"""Heavy-file I/O: tensors in safetensors (never pickle), tables in Parquet."""
+"""Heavy-file I/O: tensors in safetensors (never pickle), tables in Parquet.
+
+torch and pyarrow are imported inside the functions: the CLI imports this package for the
+workspace alone, and `unlearn --help` should not pay for importing torch.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
-import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING, Any
 
 from unlearn_cli.artifacts.files import atomic_path
 from unlearn_cli.errors import ArtifactError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import torch
 
 
 # safetensors keeps its metadata in a hash map whose order changes from process to process,
@@ -23,6 +25,8 @@ _METADATA_KEY = "unlearn"
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any] | None = None) -> None:
+    from safetensors.torch import save_file
+
     contiguous = {key: value.detach().contiguous().cpu() for key, value in tensors.items()}
     header = {_METADATA_KEY: json.dumps(metadata or {}, sort_keys=True)}
     with atomic_path(path) as tmp:
@@ -31,6 +35,8 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[st
 
 def load_metadata(path: Path) -> dict[str, Any]:
     """The metadata `save_tensors` stored (without reading the tensors)."""
+    from safetensors import SafetensorError, safe_open
+
     try:
         with safe_open(str(path), framework="pt") as handle:
             raw = (handle.metadata() or {}).get(_METADATA_KEY, "{}")
@@ -43,6 +49,9 @@ def load_metadata(path: Path) -> dict[str, Any]:
 
 
 def load_tensors(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     try:
         return load_file(str(path), device=str(device))
     except FileNotFoundError:
@@ -53,11 +62,16 @@ def load_tensors(path: Path, device: str | torch.device = "cpu") -> dict[str, to
 
 
 def save_table(path: Path, table: pa.Table) -> None:
+    import pyarrow.parquet as pq
+
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 
 
 def load_table(path: Path) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
         return pq.read_table(path)
     except FileNotFoundError:

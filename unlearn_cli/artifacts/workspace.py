@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from unlearn_cli.artifacts.files import atomic_write_bytes, sha256_file
+from unlearn_cli.artifacts.files import all_or_nothing, atomic_write_bytes, sha256_file
 from unlearn_cli.artifacts.manifest import KINDS, FileRef, Manifest, parse_manifest
 from unlearn_cli.errors import ArtifactError, ArtifactExistsError, InputError
 
@@ -166,6 +168,20 @@ class Workspace:
         if path.exists() and not force:
             raise ArtifactExistsError(f"{kind} '{name}' exists already ({path})",
                                       hint="pass --force to replace it, or choose another --name")
+
+    @contextmanager
+    def replacing(self, kind: str, name: str, paths: Iterable[Path]) -> Iterator[None]:
+        """Write an artifact all or nothing: inside the block the step writes `paths` and then
+        its manifest (`write`). Every path is registered for removal before anything is
+        written, and a manifest being replaced (--force) is removed first, so a step that
+        fails half-way leaves no artifact at all rather than an old manifest over a mix of
+        old, new and missing files. The manifest's presence is what says an artifact is
+        complete."""
+        manifest = self.manifest_path(kind, name)
+        with all_or_nothing() as written:
+            written.extend([manifest, *paths])
+            manifest.unlink(missing_ok=True)
+            yield
 
     def write(self, manifest: Manifest) -> Path:
         """Write the manifest last, atomically: its presence means the artifact is complete."""

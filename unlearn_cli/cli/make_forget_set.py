@@ -36,7 +36,9 @@ def make_forget_set(
 ) -> None:
     """Choose the data to forget (D_f), or manipulate the training data (corrective setting).
 
-    Examples: unlearn make-forget-set --model cifar10-resnet18-s0 --per 110;
+    Example: unlearn make-forget-set --model cifar10-resnet18-s0 --per 110
+
+    Corrective setting:
     unlearn make-forget-set --dataset cifar10 --manipulation poison --size 500 --known 0.5
     """
     from unlearn_cli.steps.forget_set import ForgetSetOptions, ManipulationOptions, make_forget_set as run

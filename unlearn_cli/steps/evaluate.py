@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from unlearn_cli.artifacts import Manifest, Workspace, all_or_nothing, check_name, save_table
+from unlearn_cli.artifacts import Manifest, Workspace, check_name, save_table
 from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, PreparedSplit, load_split
 from unlearn_cli.errors import ArtifactError, InputError
@@ -162,10 +162,9 @@ def evaluate(ws: Workspace, options: EvaluateOptions) -> EvaluationResult:
     ctx = evaluator.context(run, options.seed, reference=ref_ctx)
     metrics = compute_metrics(ctx, list(options.metrics) if options.metrics else None)
 
-    with all_or_nothing() as written:
-        paths = {"metrics": ws.table_path("evaluation", name, "metrics"),
-                 "samples": ws.table_path("evaluation", name, "samples")}
-        written.extend(paths.values())
+    paths = {"metrics": ws.table_path("evaluation", name, "metrics"),
+             "samples": ws.table_path("evaluation", name, "samples")}
+    with ws.replacing("evaluation", name, paths.values()):
         save_table(paths["metrics"], _long_table(run, forget, options.seed, metrics))
         save_table(paths["samples"], per_sample_table(ctx))
         parents = {"run": ws.parent_ref(run), "forget": ws.parent_ref(forget)}
@@ -180,6 +179,5 @@ def evaluate(ws: Workspace, options: EvaluateOptions) -> EvaluationResult:
             files={role: ws.file_ref(path) for role, path in paths.items()},
             summary=json.loads(json.dumps(metrics)),
         )
-        written.append(ws.manifest_path("evaluation", name))
         manifest_path = ws.write(manifest)
     return EvaluationResult(manifest_path, metrics)

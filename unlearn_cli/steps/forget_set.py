@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearn_cli.artifacts import Manifest, Workspace, all_or_nothing, check_name, load_table, save_table
+from unlearn_cli.artifacts import Manifest, Workspace, check_name, load_table, save_table
 from unlearn_cli.data.loader import DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
@@ -128,13 +128,11 @@ def make_forget_set(ws: Workspace, options: ForgetSetOptions) -> Path:
     summary = {**forget_summary(table), "per_class": class_counts(table, info.num_classes)}
     config.update(dataset=info.name, model=model.name if model else None, seed=options.seed)
 
-    with all_or_nothing() as written:
-        path = ws.table_path("forget-set", name, "index")
-        written.append(path)
+    path = ws.table_path("forget-set", name, "index")
+    with ws.replacing("forget-set", name, [path]):
         save_table(path, table)
         manifest = Manifest(kind="forget-set", name=name, config=config, parents=parents,
                             files={"index": ws.file_ref(path)}, summary=summary)
-        written.append(ws.manifest_path("forget-set", name))
         manifest_path = ws.write(manifest)
     log.info("%s: %d samples to forget, %d to retain", name, summary["forget"], summary["retain"])
     return manifest_path

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unlearn_cli.artifacts import Manifest, Workspace, all_or_nothing, save_tensors
+from unlearn_cli.artifacts import Manifest, Workspace, save_tensors
 from unlearn_cli.data.prepared import DatasetInfo
 from unlearn_cli.data.sources import DATASETS, RawDataset, Split, download_source, read_dataset
 from unlearn_cli.errors import InputError
@@ -67,7 +67,7 @@ def _read(ws: Workspace, options: PrepareOptions) -> tuple[RawDataset, str]:
     if options.source is None:
         raise InputError(
             f"{spec.name} needs --source PATH (or --download)",
-            hint=f"point --source at the official archive or its extracted folder",
+            hint="point --source at the official archive or its extracted folder",
         )
     source = Path(options.source).expanduser().resolve()
     return read_dataset(spec.name, source), str(source)
@@ -90,11 +90,11 @@ def prepare_dataset(ws: Workspace, options: PrepareOptions) -> Path:
         test_size=len(raw.test.labels),
         extra_names=dict(raw.extra_names),
     )
-    with all_or_nothing() as written:
+    splits = (("train", raw.train), ("test", raw.test))
+    with ws.replacing("dataset", spec.name, [ws.data_path(spec.name, name) for name, _ in splits]):
         files = {}
-        for split_name, split in (("train", raw.train), ("test", raw.test)):
+        for split_name, split in splits:
             path = ws.data_path(spec.name, split_name)
-            written.append(path)
             save_tensors(path, _split_tensors(split), metadata={"dataset": spec.name, "split": split_name})
             files[split_name] = ws.file_ref(path)
         manifest = Manifest(
@@ -104,8 +104,6 @@ def prepare_dataset(ws: Workspace, options: PrepareOptions) -> Path:
             files=files,
             summary=info.to_summary(),
         )
-        manifest_path = ws.manifest_path("dataset", spec.name)
-        written.append(manifest_path)
-        ws.write(manifest)
+        manifest_path = ws.write(manifest)
     log.info("prepared %s: %d train, %d test images", spec.name, info.train_size, info.test_size)
     return manifest_path
