@@ -42,7 +42,7 @@ def assert_one_line_error(result, *fragments: str) -> None:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines and lines[0].startswith("Error: "), result.stderr
     assert "Traceback" not in result.stderr
-    assert len([l for l in lines if l.startswith("Error:")]) == 1
+    assert sum(line.startswith("Error:") for line in lines) == 1
     for fragment in fragments:
         assert fragment in result.stderr, (fragment, result.stderr)
 

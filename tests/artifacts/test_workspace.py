@@ -3,8 +3,16 @@ import os
 import pytest
 import torch
 
-from unlearn_cli.artifacts import (Manifest, Workspace, all_or_nothing, atomic_path, load_table,
-                                   load_tensors, save_tensors, sha256_file)
+from unlearn_cli.artifacts import (
+    Manifest,
+    Workspace,
+    all_or_nothing,
+    atomic_path,
+    load_table,
+    load_tensors,
+    save_tensors,
+    sha256_file,
+)
 from unlearn_cli.errors import ArtifactError, ArtifactExistsError, InputError
 
 

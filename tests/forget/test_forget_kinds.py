@@ -22,7 +22,7 @@ from unlearn_cli.forget import (
     write_index_file,
 )
 
-from .synthetic import CLASS_NAMES, KIND_EXAMPLES, N, NUM_CLASSES, make_view
+from .synthetic import CLASS_NAMES, KIND_EXAMPLES, NUM_CLASSES, N, make_view
 
 # ------------------------------------------------------------- every registered kind
 

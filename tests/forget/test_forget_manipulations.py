@@ -8,7 +8,7 @@ import pytest
 from unlearn_cli.errors import InputError, UnknownNameError
 from unlearn_cli.forget import MANIPULATIONS, known_subset, manipulate
 
-from .synthetic import CLASS_NAMES, N, NUM_CLASSES, make_view
+from .synthetic import CLASS_NAMES, NUM_CLASSES, N, make_view
 
 # Shuffled so that "first rows by index" differs from "any rows".
 LABELS = make_view().labels

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ class Manifest:
     files: dict[str, FileRef] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
-    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     tool_version: str = __version__
     # Where this manifest was read from; not serialised.
     source: Path | None = field(default=None, compare=False, repr=False)

@@ -88,7 +88,7 @@ class Workspace:
         raise ArtifactError(
             f"no {kind} '{ref_str}' in workspace {self.root}",
             hint=(f"known {kind}s: {', '.join(known)}" if known
-                  else f"create one first, or point --workspace at the right folder"),
+                  else "create one first, or point --workspace at the right folder"),
         )
 
     # --- reading -------------------------------------------------------------------------

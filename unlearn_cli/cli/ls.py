@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from unlearn_cli.cli.output import stderr
 from unlearn_cli.catalog import catalog
+from unlearn_cli.cli.output import stderr
 
 
 class Listing(str, Enum):

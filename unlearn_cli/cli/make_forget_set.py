@@ -41,7 +41,8 @@ def make_forget_set(
     Corrective setting:
     unlearn make-forget-set --dataset cifar10 --manipulation poison --size 500 --known 0.5
     """
-    from unlearn_cli.steps.forget_set import ForgetSetOptions, ManipulationOptions, make_forget_set as run
+    from unlearn_cli.steps.forget_set import ForgetSetOptions, ManipulationOptions
+    from unlearn_cli.steps.forget_set import make_forget_set as run
 
     chosen: dict[str, dict[str, Any]] = {}
     if per is not None:

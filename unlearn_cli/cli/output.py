@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from unlearn_cli.console import stderr_console
 from rich.logging import RichHandler
+
+from unlearn_cli.console import stderr_console
 
 stderr = stderr_console()
 

@@ -30,9 +30,11 @@ from unlearn_cli.data.augment import (
     AugmentParams,
     AugmentSpec,
     apply_trigger,
-    augment as augment_batch,
     normalize,
     sample_augment_params,
+)
+from unlearn_cli.data.augment import (
+    augment as augment_batch,
 )
 from unlearn_cli.errors import DataError, InputError
 

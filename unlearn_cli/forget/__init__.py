@@ -35,6 +35,8 @@ from unlearn_cli.forget.manipulations import (
 )
 from unlearn_cli.forget.table import (
     SCHEMA as FORGET_TABLE_SCHEMA,
+)
+from unlearn_cli.forget.table import (
     ForgetTableView,
     class_counts,
     forget_summary,

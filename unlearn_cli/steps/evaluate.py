@@ -19,7 +19,7 @@ import torch
 from unlearn_cli.artifacts import Manifest, Workspace, check_name, save_table
 from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, PreparedSplit, load_split
-from unlearn_cli.errors import ArtifactError, InputError
+from unlearn_cli.errors import InputError
 from unlearn_cli.metrics import EvalContext, Manipulation, Outputs, compute_metrics, per_sample_table
 from unlearn_cli.steps.common import dataset_of, load_weights
 from unlearn_cli.steps.pretrain import EVAL_BATCH, eval_loader
