@@ -11,11 +11,10 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from unlearn_cli.artifacts import Manifest, Workspace, all_or_nothing, check_name, save_table, save_tensors
+from unlearn_cli.artifacts import Manifest, Workspace, check_name, save_table, save_tensors
 from unlearn_cli.data.augment import AugmentSpec
 from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
@@ -119,6 +118,11 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
     model = arch.build().to(device)
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if dist.enabled:
+        if switches.channels_last:
+            # Before wrapping: DDP lays out its gradient buckets from the parameters' strides
+            # when it is built; changing them afterwards (as the loop would) costs a strided
+            # copy of every gradient per step.
+            model = model.to(memory_format=torch.channels_last)
         if device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -176,13 +180,12 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         "parameters": sum(p.numel() for p in plain.parameters()),
     }
     metadata = {"architecture": options.model, "dataset": info.name}
-    with all_or_nothing() as written:
-        paths = {
-            "weights": ws.ckpt_path(name),
-            "init": ws.ckpt_path(name, ".init"),
-            "difficulty": ws.table_path("model", name, "difficulty"),
-        }
-        written.extend(paths.values())
+    paths = {
+        "weights": ws.ckpt_path(name),
+        "init": ws.ckpt_path(name, ".init"),
+        "difficulty": ws.table_path("model", name, "difficulty"),
+    }
+    with ws.replacing("model", name, paths.values()):
         save_tensors(paths["weights"], plain.state_dict(), metadata)
         save_tensors(paths["init"], init_state, metadata)
         save_table(paths["difficulty"], difficulty)
@@ -191,7 +194,6 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
             parents["manipulation"] = ws.parent_ref(manipulation)
         manifest = Manifest(kind="model", name=name, config=config, parents=parents,
                             files={role: ws.file_ref(path) for role, path in paths.items()}, summary=summary)
-        written.append(ws.manifest_path("model", name))
         manifest_path = ws.write(manifest)
     checkpoint.remove()
     log.info("%s: test accuracy %.2f %% in %.1f s", name, summary["test_accuracy"], summary["wall_seconds"])

@@ -20,6 +20,7 @@ from torch import nn
 
 from unlearn_cli.errors import TrainingError
 from unlearn_cli.train.checkpoint import Checkpointer, TrainState
+from unlearn_cli.train.distributed import DistContext, all_reduce_sum
 from unlearn_cli.train.distributed import current as dist_current
 from unlearn_cli.train.progress import progress_bar
 from unlearn_cli.train.schedules import Schedule
@@ -171,7 +172,7 @@ def train(
                 if config.amp and config.device.type == "cuda" else contextlib.nullcontext())
     model.train()
     losses = torch.zeros(max(config.nan_check_every, 1), device=config.device)
-    last_loss = math.nan
+    checked = losses  # the latest window, averaged over DDP ranks
     warmup_seconds = 0.0
     _sync(config.device)
     started = time.perf_counter()
@@ -201,7 +202,8 @@ def train(
                 losses[step % len(losses)] = output.loss.detach().float()
                 step += 1
                 if step % len(losses) == 0 or step == config.total_steps:
-                    _check_finite(losses, step, optimizer)
+                    checked = _mean_over_ranks(losses, dist)
+                    _check_finite(checked, step, optimizer)
                 if config.compile and step == 1:
                     # Leave compilation out of the recorded time (DESIGN "Speed switches").
                     _sync(config.device)
@@ -221,8 +223,18 @@ def train(
                 ))
     _sync(config.device)
     wall = wall_before + time.perf_counter() - started - warmup_seconds
-    last_loss = float(losses[(step - 1) % len(losses)]) if step else math.nan
+    last_loss = float(checked[(step - 1) % len(checked)]) if step else math.nan
     return TrainResult(steps=step, epochs=epoch, wall_seconds=wall, last_loss=last_loss)
+
+
+def _mean_over_ranks(losses: torch.Tensor, dist: DistContext) -> torch.Tensor:
+    """The window of batch losses averaged over DDP ranks: the loss of the global batch.
+    Every rank then reports the same last loss as a single process would, and every rank
+    sees a NaN at the same step, so they raise together instead of one rank exiting while
+    the others wait in the next gradient all-reduce."""
+    if not dist.enabled:
+        return losses
+    return all_reduce_sum(losses.clone()) / dist.world_size
 
 
 def _check_finite(losses: torch.Tensor, step: int, optimizer: torch.optim.Optimizer | None) -> None:
