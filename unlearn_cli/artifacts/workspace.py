@@ -129,26 +129,24 @@ class Workspace:
         return self.read(kind, path, verify=verify)
 
     def verify(self, manifest: Manifest) -> None:
+        """Every file and every parent must exist and match its recorded sha256."""
         for role, ref in manifest.files.items():
-            target = self.abs(ref.path)
-            if not target.is_file():
-                raise ArtifactError(f"{manifest.source}: its {role} file {target} is missing",
-                                    hint="re-run the step that made it with --force")
-            if sha256_file(target) != ref.sha256:
-                raise ArtifactError(
-                    f"{target} fails its checksum in {manifest.source}",
-                    hint="the file changed after it was written; re-run the step with --force",
-                )
+            self._check_ref(ref, missing=f"{manifest.source}: its {role} file {{}} is missing",
+                            missing_hint="re-run the step that made it with --force",
+                            changed=f"{{}} fails its checksum in {manifest.source}",
+                            changed_hint="the file changed after it was written; re-run the step with --force")
         for role, ref in manifest.parents.items():
-            target = self.abs(ref.path)
-            if not target.is_file():
-                raise ArtifactError(f"{manifest.source}: its parent {role} {target} is missing",
-                                    hint="re-create the parent, then this artifact")
-            if sha256_file(target) != ref.sha256:
-                raise ArtifactError(
-                    f"{manifest.source}: its parent {role} {target} changed since it was made",
-                    hint="re-run this step (with --force) on the current parent",
-                )
+            self._check_ref(ref, missing=f"{manifest.source}: its parent {role} {{}} is missing",
+                            missing_hint="re-create the parent, then this artifact",
+                            changed=f"{manifest.source}: its parent {role} {{}} changed since it was made",
+                            changed_hint="re-run this step (with --force) on the current parent")
+
+    def _check_ref(self, ref: FileRef, *, missing: str, missing_hint: str, changed: str, changed_hint: str) -> None:
+        target = self.abs(ref.path)
+        if not target.is_file():
+            raise ArtifactError(missing.format(target), hint=missing_hint)
+        if sha256_file(target) != ref.sha256:
+            raise ArtifactError(changed.format(target), hint=changed_hint)
 
     # --- writing -------------------------------------------------------------------------
     def check_writable(self) -> None:

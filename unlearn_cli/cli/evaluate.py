@@ -35,7 +35,7 @@ def evaluate(
     names = tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None
     result = run_step(workspace(workspace_path), EvaluateOptions(
         run=run, forget=forget, reference=reference, metrics=names, name=name, seed=seed, device=device, force=force))
-    table = Table(caption=result.manifest_path.stem, header_style="bold")
+    table = Table(title=f"evaluation {result.manifest_path.stem}", title_justify="left", header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in result.metrics.items():

@@ -98,16 +98,8 @@ class FolderTree(SourceTree):
         return sorted(join(folder, p.name) for p in base.iterdir() if p.is_file())
 
     def read(self, name: str) -> bytes:
-        path = self._path(name)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise self.missing(name, hint="the folder does not have the expected layout") from None
-        except OSError as exc:
-            raise DataError(f"cannot read {path}: {exc.strerror or exc}",
-                            hint="check the file's permissions") from None
-        self._read[path] = None
-        return data
+        with self.open(name) as handle:
+            return handle.read()
 
     def open(self, name: str) -> BinaryIO:
         path = self._path(name)
