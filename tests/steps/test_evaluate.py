@@ -161,7 +161,8 @@ def test_every_metric_is_reachable_from_the_cli(ecli):
     ecli("make-forget-set", "--dataset", "digits", "--manipulation", "poison", "--size", "30", "--name", "p")
     pretrained(ws, manipulation="p", name="pm", epochs=1)
     ecli("make-forget-set", "--model", "pm", "--class", "2", "--name", "pc")
-    ecli("make-forget-set", "--dataset", "digits", "--manipulation", "interclass", "--size", "20", "--name", "ic")
+    ecli("make-forget-set", "--dataset", "digits", "--manipulation", "interclass", "--size", "20", "--classes", "1,7",
+         "--name", "ic")
     pretrained(ws, manipulation="ic", name="im", epochs=1)
     seen = set()
     for args in (["--run", "pm", "--reference", "pm"], ["--run", "pm", "--forget", "pc", "--name", "x"],

@@ -167,6 +167,8 @@ def test_subclass_on_cifar20(cli, tmp_path):
         (["--dataset", "digits", "--manipulation", "poison", "--size", "100000"], ["--size 100000", "larger"]),
         (["--dataset", "digits", "--manipulation", "poison", "--size", "10", "--known", "0"], ["--known 0"]),
         (["--dataset", "digits", "--manipulation", "teleport", "--size", "10"], ["unknown manipulation 'teleport'"]),
+        (["--dataset", "digits", "--manipulation", "interclass", "--size", "10"], ["no default pair", "--classes"]),
+        (["--dataset", "digits", "--manipulation", "interclass", "--size", "10", "--classes", "3"], ["not a pair"]),
         (["--dataset", "digits", "--per", "110"], ["ranks by a trained model", "--model"]),
         (["--model", "digits-cnn-s0"], ["choose what to forget"]),
         (["--model", "digits-cnn-s0", "--per", "10", "--class", "3"], ["choose one kind"]),

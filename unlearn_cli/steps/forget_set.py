@@ -148,7 +148,7 @@ def _manipulated(info: DatasetInfo, labels: np.ndarray, options: ForgetSetOption
     target: int | str = int(m.target) if m.target.isdigit() else m.target
     classes = None if m.classes is None else tuple(int(c) if c.isdigit() else c for c in m.classes)
     manipulated = manipulate(m.kind, labels, info.num_classes, size=m.size, seed=options.seed, target=target,
-                             classes=classes, default_classes=DEFAULT_INTERCLASS.get(info.name, (0, 1)),
+                             classes=classes, default_classes=DEFAULT_INTERCLASS.get(info.name),
                              class_names=info.class_names)
     forget = known_subset(manipulated.manipulated, m.known, options.seed)
     view = TrainingView(labels=labels.astype(np.int64), train_label=manipulated.train_label,
