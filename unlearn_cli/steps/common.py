@@ -8,9 +8,12 @@ import torch
 from torch import nn
 
 from unlearn_cli.artifacts import Manifest, Workspace, load_tensors
+from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo
 from unlearn_cli.errors import ArtifactError
 from unlearn_cli.models import build_model
+from unlearn_cli.steps.views import TrainingView
+from unlearn_cli.train.inference import eval_loader
 
 
 @dataclass(frozen=True)
@@ -70,3 +73,11 @@ def load_weights(ws: Workspace, manifest: Manifest, device: torch.device, role: 
 
 def dataset_info(manifest: Manifest) -> DatasetInfo:
     return DatasetInfo.from_manifest(manifest)
+
+
+def view_loader(split: DeviceSplit, info: DatasetInfo, view: TrainingView | None = None) -> BatchLoader:
+    """An evaluation loader over a split; with a training view, its labels and triggers."""
+    if view is None:
+        return eval_loader(split, info.mean, info.std)
+    return eval_loader(split, info.mean, info.std, labels=view.train_label,
+                       poisoned=view.poisoned if view.trigger else None, trigger=view.trigger)

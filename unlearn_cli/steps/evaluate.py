@@ -21,11 +21,10 @@ from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, PreparedSplit, load_split
 from unlearn_cli.errors import InputError
 from unlearn_cli.metrics import EvalContext, Manipulation, Outputs, compute_metrics, per_sample_table
-from unlearn_cli.steps.common import dataset_of, load_weights
-from unlearn_cli.steps.pretrain import EVAL_BATCH, eval_loader
+from unlearn_cli.steps.common import dataset_of, load_weights, view_loader
 from unlearn_cli.steps.views import TrainingView, training_view
 from unlearn_cli.train.device import resolve_device
-from unlearn_cli.train.inference import predict_logits
+from unlearn_cli.train.inference import eval_loader, predict_logits
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +96,12 @@ class _Evaluator:
 
     def _triggered_test(self) -> BatchLoader:
         everywhere = np.ones(len(self.test_labels), dtype=bool)
-        return BatchLoader(self.test, batch_size=EVAL_BATCH, mean=self.info.mean, std=self.info.std,
-                           shuffle=False, augment=None, poisoned=everywhere, trigger=self.view.trigger)
+        return eval_loader(self.test, self.info.mean, self.info.std, poisoned=everywhere, trigger=self.view.trigger)
 
     def context(self, run: Manifest, seed: int, reference: EvalContext | None = None) -> EvalContext:
         model = load_weights(self.ws, run, self.device)
-        train_logits = predict_logits(model, eval_loader(self.train, self.info, self.view))
-        test_logits = predict_logits(model, eval_loader(self.test, self.info))
+        train_logits = predict_logits(model, view_loader(self.train, self.info, self.view))
+        test_logits = predict_logits(model, view_loader(self.test, self.info))
         triggered = None
         if self.manipulation is not None and self.manipulation.kind == "poison":
             triggered = Outputs(predict_logits(model, self._triggered_test()).numpy(), self.test_labels)

@@ -34,8 +34,7 @@ from unlearn_cli.forget import (
     resolve_params,
 )
 from unlearn_cli.forget.table import indices_to_mask
-from unlearn_cli.steps.common import dataset_of, load_weights
-from unlearn_cli.steps.pretrain import eval_loader
+from unlearn_cli.steps.common import dataset_of, load_weights, view_loader
 from unlearn_cli.steps.views import TrainingView, training_view
 from unlearn_cli.train.device import resolve_device
 from unlearn_cli.train.inference import predict_logits
@@ -180,7 +179,7 @@ def _selected(ws: Workspace, info: DatasetInfo, train, model: Manifest | None,
     def confidence() -> np.ndarray:
         device = resolve_device(options.device)
         net = load_weights(ws, model, device)
-        logits = predict_logits(net, eval_loader(DeviceSplit.from_numpy(train.images, train.labels, device), info, base_view))
+        logits = predict_logits(net, view_loader(DeviceSplit.from_numpy(train.images, train.labels, device), info, base_view))
         probs = torch.softmax(logits, dim=1)
         return probs[torch.arange(len(probs)), torch.from_numpy(train.labels)].numpy()
 

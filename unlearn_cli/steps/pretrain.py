@@ -20,7 +20,7 @@ from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
 from unlearn_cli.models import check_model_fits
-from unlearn_cli.steps.common import ModelRecipe
+from unlearn_cli.steps.common import ModelRecipe, view_loader
 from unlearn_cli.steps.views import TrainingView, training_view
 from unlearn_cli.train import distributed
 from unlearn_cli.train.checkpoint import Checkpointer
@@ -36,7 +36,6 @@ from unlearn_cli.train.schedules import build_schedule
 log = logging.getLogger(__name__)
 
 DEFAULT_RECIPE = "fast"
-EVAL_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -59,16 +58,6 @@ class PretrainOptions:
     amp: bool | None = None
     channels_last: bool | None = None
     compile: bool | None = None
-
-
-def eval_loader(split: DeviceSplit, info: DatasetInfo, view: TrainingView | None = None) -> BatchLoader:
-    """Rows in order, no augmentation; the training view's labels and triggers if given."""
-    return BatchLoader(
-        split, batch_size=EVAL_BATCH, mean=info.mean, std=info.std, shuffle=False, augment=None,
-        labels=None if view is None else view.train_label,
-        poisoned=None if view is None or view.trigger is None else view.poisoned,
-        trigger=None if view is None else view.trigger,
-    )
 
 
 def _resolve(ws: Workspace, options: PretrainOptions) -> tuple[Manifest, DatasetInfo, Recipe, str, Manifest | None]:
@@ -167,9 +156,9 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         distributed.shutdown()
         return None
 
-    train_logits = predict_logits(plain, eval_loader(train_device, info, view), amp=switches.amp)
+    train_logits = predict_logits(plain, view_loader(train_device, info, view), amp=switches.amp)
     test_device = DeviceSplit.from_numpy(test_split.images, test_split.labels, device)
-    test_logits = predict_logits(plain, eval_loader(test_device, info), amp=switches.amp)
+    test_logits = predict_logits(plain, view_loader(test_device, info), amp=switches.amp)
     summary = {
         "train_accuracy": accuracy(train_logits, torch.from_numpy(view.train_label)),
         "test_accuracy": accuracy(test_logits, torch.from_numpy(test_split.labels)),

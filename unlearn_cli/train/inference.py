@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
-from unlearn_cli.data.loader import BatchLoader
+from unlearn_cli.data.loader import BatchLoader, DeviceSplit, Trigger
+
+
+def eval_batch_size(device: torch.device) -> int:
+    """Large batches keep a GPU busy; on a CPU, batches beyond a few hundred images only add
+    allocation and cache misses (1024 ran 2× slower than 256 on resnet18 here)."""
+    return 1024 if device.type == "cuda" else 256
+
+
+def eval_loader(split: DeviceSplit, mean: Sequence[float], std: Sequence[float], *,
+                labels: np.ndarray | None = None, poisoned: np.ndarray | None = None,
+                trigger: Trigger | None = None) -> BatchLoader:
+    """Every row in order, no augmentation (optionally relabelled and triggered)."""
+    return BatchLoader(split, batch_size=eval_batch_size(split.device), mean=mean, std=std, shuffle=False,
+                       augment=None, labels=labels, poisoned=poisoned, trigger=trigger)
 
 
 @torch.no_grad()
