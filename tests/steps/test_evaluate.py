@@ -221,3 +221,25 @@ def test_existing_evaluation_needs_force(ecli):
     run_ok(ecli, "evaluate", "--run", "digits-cnn-s0", "--forget", "f10")
     assert_one_line_error(ecli("evaluate", "--run", "digits-cnn-s0", "--forget", "f10"), "exists already", "--force")
     run_ok(ecli, "evaluate", "--run", "digits-cnn-s0", "--forget", "f10", "--force")
+
+
+def test_forget_set_of_another_dataset(ecli, tmp_path):
+    from tests.fixtures.formats import write_cifar10
+
+    assert ecli("prepare-data", "--dataset", "cifar10", "--source", str(write_cifar10(tmp_path / "c"))).exit_code == 0
+    assert ecli("make-forget-set", "--dataset", "cifar10", "--manipulation", "poison", "--size", "4",
+                "--name", "c10p").exit_code == 0
+    assert_one_line_error(ecli("evaluate", "--run", "digits-cnn-s0", "--forget", "c10p"), "another dataset")
+
+
+def test_unlearned_run_with_a_foreign_forget_set(ecli):
+    ws = ecli.workspace
+    ecli("make-forget-set", "--model", "digits-cnn-s0", "--per", "10", "--seed", "1", "--name", "g10")
+    run = ws.read("model", "digits-cnn-s0")
+    run.kind, run.name = "unlearned", "unlearned-on-g10"
+    run.parents["forget"] = ws.parent_ref(ws.read("forget-set", "g10"))
+    ws.write(run)
+    assert_one_line_error(ecli("evaluate", "--run", "unlearned-on-g10", "--forget", "f10"),
+                          "unlearned on another forget set", "leave out --forget")
+    ok = ecli("evaluate", "--run", "unlearned-on-g10", "--json")  # its own forget set by default
+    assert ok.exit_code == 0, ok.stderr

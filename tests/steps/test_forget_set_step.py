@@ -174,6 +174,11 @@ def test_subclass_on_cifar20(cli, tmp_path):
         (["--model", "digits-cnn-s0", "--per", "10", "--class", "3"], ["choose one kind"]),
         (["--model", "nope", "--per", "10"], ["no model 'nope'"]),
         (["--model", "digits-cnn-s0", "--manipulation", "poison", "--size", "5"], ["before pretraining"]),
+        (["--per", "10"], ["give exactly one of --model and --dataset"]),
+        (["--model", "digits-cnn-s0", "--dataset", "digits", "--per", "10"], ["give exactly one of --model and --dataset"]),
+        (["--dataset", "digits", "--manipulation", "poison"], ["--manipulation needs --size"]),
+        (["--dataset", "digits", "--manipulation", "poison", "--size", "5", "--patch-size", "9"], ["--patch-size 9"]),
+        (["--dataset", "digits", "--manipulation", "poison", "--size", "5", "--target", "zebra"], ["zebra"]),
     ],
 )
 def test_user_errors(fcli, args, fragments):

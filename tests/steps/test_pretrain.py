@@ -109,6 +109,9 @@ def test_pretrain_cli_prints_only_the_manifest_path(cli):
         (["--resume"], ["nothing to resume"]),
         (["--device", "cuda:3"], ["not available"]),
         (["--name", "../x"], ["invalid artifact name"]),
+        (["--width", "0"], ["--width must be positive"]),
+        (["--device", "tpu:9"], ["unknown device 'tpu:9'"]),
+        (["--manipulation", "ghost"], ["no forget-set 'ghost'"]),
     ],
 )
 def test_pretrain_user_errors(trained_ws, cli, args, fragments):
@@ -150,3 +153,17 @@ def test_nan_loss_is_a_clear_error(trained_ws, cli):
     cli.workspace = trained_ws
     result = cli("pretrain", "--width", "0.5", "--epochs", "2", "--lr", "1e12", "--name", "boom", "--device", "cpu")
     assert_one_line_error(result, "the loss became", "at step", "lr ")
+
+
+def test_manipulation_must_be_a_manipulation_of_this_dataset(trained_ws, cli, tmp_path):
+    from tests.fixtures.formats import write_cifar10
+
+    cli.workspace = trained_ws
+    assert cli("make-forget-set", "--model", "digits-cnn-s0", "--per", "10", "--name", "plain").exit_code == 0
+    assert_one_line_error(cli("pretrain", "--epochs", "1", "--name", "x", "--manipulation", "plain"),
+                          "without a manipulation", "--manipulation poison")
+    assert cli("prepare-data", "--dataset", "cifar10", "--source", str(write_cifar10(tmp_path / "c"))).exit_code == 0
+    assert cli("make-forget-set", "--dataset", "cifar10", "--manipulation", "poison", "--size", "4",
+               "--name", "c10poison").exit_code == 0
+    assert_one_line_error(cli("pretrain", "--epochs", "1", "--name", "x", "--manipulation", "c10poison"),
+                          "made for another dataset than digits")
