@@ -105,3 +105,12 @@ def test_debug_env_shows_the_traceback(env):
     assert done.stdout == ""
     assert "Traceback (most recent call last)" in done.stderr
     assert "UnknownNameError: unknown dataset 'nope'" in done.stderr
+
+
+def test_a_reader_that_stops_early_is_not_an_error(env):
+    """`unlearn ls datasets | head -1`: the closed pipe ends the command quietly."""
+    proc = subprocess.Popen([sys.executable, "-m", "unlearn_cli", "ls", "datasets"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    assert proc.wait() == 141
+    assert proc.stderr.read() == b""

@@ -6,6 +6,7 @@ Tracebacks are shown only with UNLEARN_DEBUG=1.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import typer
@@ -44,6 +45,12 @@ class ErrorMappingGroup(TyperGroup):
             raise typer.Exit(1) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # usage errors keep their own formatting and exit code 2
+        except BrokenPipeError:
+            # `unlearn ... | head`: the reader has gone; that is not an error of ours. Point
+            # stdout at /dev/null so the interpreter's final flush cannot complain again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(141) from None
         except KeyboardInterrupt:
             report_error("interrupted", None)
             raise typer.Exit(130) from None
