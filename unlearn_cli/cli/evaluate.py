@@ -35,11 +35,13 @@ def evaluate(
     names = tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None
     result = run_step(workspace(workspace_path), EvaluateOptions(
         run=run, forget=forget, reference=reference, metrics=names, name=name, seed=seed, device=device, force=force))
-    table = Table(title=f"evaluation {result.manifest_path.stem}", title_justify="left", header_style="bold")
+    table = Table(header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in result.metrics.items():
         table.add_row(key, "—" if math.isnan(value) else f"{value:.4g}")
+    # The name on its own line: as a table title it would wrap to the table's narrow width.
+    stderr.print(f"[bold]evaluation[/] {result.manifest_path.stem}", highlight=False)
     stderr.print(table)
     if json_output:
         emit_json({"manifest": str(result.manifest_path), "metrics": result.metrics})
