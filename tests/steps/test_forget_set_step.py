@@ -114,8 +114,14 @@ def test_manipulations_and_known_fraction(fcli, kind):
     assert set(manifest.parents) == {"dataset"}
     assert cols["forget"].sum() == round(0.25 * manipulated.sum())
     assert not (cols["forget"] & ~manipulated).any()  # D_f is known manipulated rows only
+    recorded = manifest.config["manipulation"]
     if kind == "poison":
         assert cols["poisoned"].sum() == 40 and (cols["train_label"][cols["poisoned"]] == 0).all()
+        assert recorded["target"] == 0 and recorded["patch_size"] == 3
+    if kind == "interclass":
+        assert recorded["classes"] == [3, 5]
+    if kind == "labelswap":
+        assert set(recorded) == {"kind", "size", "known"}
     if kind == "interclass":
         for a, b in ((3, 5), (5, 3)):
             rows = np.flatnonzero(cols["label"] == a)[:20]

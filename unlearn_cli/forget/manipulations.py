@@ -26,6 +26,9 @@ class ManipulatedView:
     train_label: np.ndarray  # int64 (N,): the label the model trains with
     poisoned: np.ndarray  # bool (N,): trigger applied
     manipulated: np.ndarray  # bool (N,): rows whose label or pixels the manipulation changed
+    # The settings as applied (class names resolved to indices, defaults filled in), for the
+    # manifest; set by `manipulate`.
+    options: ManipulationOptions | None = None
 
     @property
     def manipulated_indices(self) -> np.ndarray:
@@ -103,7 +106,9 @@ def manipulate(
         target=_class_index(target, names, "target"),
         classes=None if pair is None else _class_pair(pair, names),
     )
-    return entry.apply(labels, num_classes, options, rng)
+    view = entry.apply(labels, num_classes, options, rng)
+    view.options = options
+    return view
 
 
 def _class_index(value: int | str, names: list[str], what: str) -> int:

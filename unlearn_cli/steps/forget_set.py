@@ -144,22 +144,20 @@ def _manipulated(info: DatasetInfo, labels: np.ndarray, options: ForgetSetOption
     if m.patch_size < 1 or m.patch_size > info.image_size:
         raise InputError(f"--patch-size {m.patch_size} does not fit {info.image_size}-pixel images",
                          hint=f"choose 1..{info.image_size}")
-    target: int | str = int(m.target) if m.target.isdigit() else m.target
-    classes = None if m.classes is None else tuple(int(c) if c.isdigit() else c for c in m.classes)
-    manipulated = manipulate(m.kind, labels, info.num_classes, size=m.size, seed=options.seed, target=target,
-                             classes=classes, default_classes=DEFAULT_INTERCLASS.get(info.name),
+    manipulated = manipulate(m.kind, labels, info.num_classes, size=m.size, seed=options.seed, target=m.target,
+                             classes=m.classes, default_classes=DEFAULT_INTERCLASS.get(info.name),
                              class_names=info.class_names)
     forget = known_subset(manipulated.manipulated, m.known, options.seed)
     view = TrainingView(labels=labels.astype(np.int64), train_label=manipulated.train_label,
                         poisoned=manipulated.poisoned, forget=forget)
-    recorded = asdict(m)
+    # Record the settings as applied (names resolved, defaults filled in), and only those
+    # the kind uses.
+    applied = manipulated.options
+    recorded: dict[str, Any] = {"kind": m.kind, "size": m.size, "known": m.known}
     if m.kind == "poison":
-        recorded["target"] = int(manipulated.train_label[manipulated.poisoned][0])
-    else:
-        recorded.pop("patch_size")
-        recorded.pop("target")
+        recorded.update(patch_size=m.patch_size, target=applied.target)
     if m.kind == "interclass":
-        recorded["classes"] = sorted({int(c) for c in np.unique(labels[manipulated.manipulated])})
+        recorded["classes"] = list(applied.classes)
     return view, {"kind": None, "params": {}, "manipulation": recorded}
 
 
