@@ -92,10 +92,8 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
     dist = distributed.init_distributed(device)
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
-    if not options.resume:
-        ws.check_new("model", name, options.force)
-    elif ws.manifest_path("model", name).exists() and not options.force:
-        ws.check_new("model", name, options.force)  # finished already: nothing to resume
+    # Also with --resume: a finished model has no run left to resume.
+    ws.check_new("model", name, options.force)
 
     train_split = load_split(ws, dataset, "train")
     test_split = load_split(ws, dataset, "test")
