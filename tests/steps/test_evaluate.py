@@ -195,14 +195,19 @@ def test_weights_failing_their_checksum(ecli):
     assert_one_line_error(ecli("evaluate", "--run", "digits-cnn-s0", "--forget", "f10"), "fails its checksum")
 
 
+def unlearned_on_another_set(cli, name: str) -> None:
+    """A stand-in for an unlearned run (the methods come later): the pretrained weights under
+    an `unlearned` manifest whose own forget set is g10, not the fixture's f10."""
+    ws = cli.workspace
+    cli("make-forget-set", "--model", "digits-cnn-s0", "--per", "10", "--seed", "1", "--name", "g10")
+    run = ws.read("model", "digits-cnn-s0")
+    run.kind, run.name = "unlearned", name
+    run.parents["forget"] = ws.parent_ref(ws.read("forget-set", "g10"))
+    ws.write(run)
+
+
 def test_reference_on_another_forget_set(ecli):
-    ws = ecli.workspace
-    ecli("make-forget-set", "--model", "digits-cnn-s0", "--per", "10", "--seed", "1", "--name", "g10")
-    # a reference that records its own forget set: a stand-in for an unlearned run
-    ref = ws.read("model", "digits-cnn-s0")
-    ref.kind, ref.name = "unlearned", "ref-on-g10"
-    ref.parents["forget"] = ws.parent_ref(ws.read("forget-set", "g10"))
-    ws.write(ref)
+    unlearned_on_another_set(ecli, "ref-on-g10")
     assert_one_line_error(ecli("evaluate", "--run", "digits-cnn-s0", "--forget", "f10", "--reference", "ref-on-g10"),
                           "another forget set")
 
@@ -233,12 +238,7 @@ def test_forget_set_of_another_dataset(ecli, tmp_path):
 
 
 def test_unlearned_run_with_a_foreign_forget_set(ecli):
-    ws = ecli.workspace
-    ecli("make-forget-set", "--model", "digits-cnn-s0", "--per", "10", "--seed", "1", "--name", "g10")
-    run = ws.read("model", "digits-cnn-s0")
-    run.kind, run.name = "unlearned", "unlearned-on-g10"
-    run.parents["forget"] = ws.parent_ref(ws.read("forget-set", "g10"))
-    ws.write(run)
+    unlearned_on_another_set(ecli, "unlearned-on-g10")
     assert_one_line_error(ecli("evaluate", "--run", "unlearned-on-g10", "--forget", "f10"),
                           "unlearned on another forget set", "leave out --forget")
     ok = ecli("evaluate", "--run", "unlearned-on-g10", "--json")  # its own forget set by default
