@@ -29,6 +29,16 @@ def test_version(cli):
     assert __version__ == "0.1.0"
 
 
+def test_distribution_is_unlearn_cli_with_the_unlearn_command():
+    # `unlearn` on the package index is an unrelated project: ours installs as unlearn-cli.
+    from importlib.metadata import distribution
+
+    dist = distribution("unlearn-cli")
+    assert dist.version == __version__
+    scripts = {ep.name: ep.value for ep in dist.entry_points if ep.group == "console_scripts"}
+    assert scripts == {"unlearn": "unlearn_cli.cli.app:app"}
+
+
 def test_help_lists_every_subcommand(cli):
     result = cli("--help")
     assert result.exit_code == 0, result.stderr
