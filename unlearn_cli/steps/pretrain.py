@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from unlearn_cli.artifacts import Manifest, Workspace, check_name, save_table, save_tensors
 from unlearn_cli.data.augment import AugmentSpec
@@ -105,14 +104,7 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
     model = arch.build().to(device)
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if dist.enabled:
-        if switches.channels_last:
-            # Before wrapping: DDP lays out its gradient buckets from the parameters' strides
-            # when it is built; changing them afterwards (as the loop would) costs a strided
-            # copy of every gradient per step.
-            model = model.to(memory_format=torch.channels_last)
-        if device.type == "cuda":
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        model = distributed.wrap_model(model, device, channels_last=switches.channels_last)
 
     train_device = DeviceSplit.from_numpy(train_split.images, train_split.labels, device)
     loader = BatchLoader(

@@ -62,6 +62,19 @@ def broadcast_object(obj):
     return box[0]
 
 
+def wrap_model(model: torch.nn.Module, device: torch.device, *, channels_last: bool) -> torch.nn.Module:
+    """`model` wrapped for DistributedDataParallel (SyncBatchNorm on CUDA).
+
+    channels_last is applied before wrapping: DDP lays out its gradient buckets from the
+    parameters' strides when it is built; changing them afterwards (as the loop would) costs a
+    strided copy of every gradient per step."""
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
 def barrier() -> None:
     if current().enabled:
         dist.barrier()

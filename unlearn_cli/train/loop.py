@@ -72,8 +72,10 @@ class LoopConfig:
 class TrainResult:
     steps: int
     epochs: int
-    wall_seconds: float
+    wall_seconds: float  # training time of the whole run, earlier (resumed) processes included
     last_loss: float
+    warmup_seconds: float = 0.0  # compilation warm-up of this process, left out of wall_seconds
+    resumed_seconds: float = 0.0  # the part of wall_seconds spent by earlier processes
 
 
 @dataclass
@@ -133,12 +135,16 @@ def train(
     checkpoint: Checkpointer | None = None,
     resume: bool = False,
     on_epoch_end: Callable[[int], None] | None = None,
+    keep_eval: Sequence[nn.Module] = (),
 ) -> TrainResult:
     """Run `config.total_steps` optimiser steps over `source`, epoch by epoch.
 
     Epoch `e` of the source must depend only on `e` (not on earlier epochs), and checkpoints are
     written at epoch ends; so a run killed at any point and resumed from its last checkpoint
-    ends with exactly the weights of an uninterrupted run."""
+    ends with exactly the weights of an uninterrupted run.
+
+    `keep_eval` modules stay in eval mode while the rest trains: frozen parts of a model
+    (CF-k, EU-k) must not update their BatchNorm statistics either."""
     steps_per_epoch = len(source)
     if steps_per_epoch == 0:
         raise TrainingError("there are no batches to train on", hint="the training set is empty or smaller than one batch")
@@ -171,6 +177,8 @@ def train(
     autocast = (torch.autocast(device_type="cuda", dtype=torch.bfloat16)
                 if config.amp and config.device.type == "cuda" else contextlib.nullcontext())
     model.train()
+    for module in keep_eval:
+        module.eval()
     losses = torch.zeros(max(config.nan_check_every, 1), device=config.device)
     checked = losses  # the latest window, averaged over DDP ranks
     warmup_seconds = 0.0
@@ -224,7 +232,8 @@ def train(
     _sync(config.device)
     wall = wall_before + time.perf_counter() - started - warmup_seconds
     last_loss = float(checked[(step - 1) % len(checked)]) if step else math.nan
-    return TrainResult(steps=step, epochs=epoch, wall_seconds=wall, last_loss=last_loss)
+    return TrainResult(steps=step, epochs=epoch, wall_seconds=wall, last_loss=last_loss,
+                       warmup_seconds=warmup_seconds, resumed_seconds=wall_before)
 
 
 def _mean_over_ranks(losses: torch.Tensor, dist: DistContext) -> torch.Tensor:
