@@ -53,7 +53,8 @@ RECIPES: Registry[RecipeFactory] = Registry("recipe")
 
 @RECIPES.register("natmu")
 def natmu(dataset: str, model: str) -> Recipe:
-    """NatMU's train_origin.py: SGD 0.1, 100 epochs, warm-up 2 epochs, ×0.1 at 60 %, ×0.01 at 80 %."""
+    """NatMU's train_origin.py: SGD 0.1, 100 epochs, its `lr_lambda_step`: warm-up from 0 over
+    2 epochs (step k at k/W), then ×0.1 after step int(0.6·total) and ×0.01 after int(0.8·total)."""
     return Recipe(
         name="natmu",
         optimizer=OptimizerSpec("sgd", lr=0.1, weight_decay=5e-4, momentum=0.9),
@@ -65,8 +66,9 @@ def natmu(dataset: str, model: str) -> Recipe:
 
 @RECIPES.register("corrective")
 def corrective(dataset: str, model: str) -> Recipe:
-    """The corrective-unlearning repo: SGD 0.025, batch 512, 4000 steps (6000 on CIFAR-100),
-    warm-up over 1 % of steps, then linear decay as if to 0 at 1.25× the steps."""
+    """The corrective-unlearning repo: SGD 0.025, batch 512, 4000 steps (6000 on CIFAR-100), its
+    `LinearLR`: warm-up over W = steps // 100 steps ((k+1)/(W+1)), then 1 − (k−W)/(1.25·steps),
+    which ends near 20 % of the peak."""
     long_run = dataset in ("cifar100", "cifar20") or model == "wrn28_10"
     return Recipe(
         name="corrective",
