@@ -17,10 +17,12 @@ from unlearn_cli.forget import (
     forget_table,
     indices_to_mask,
     make_forget_indices,
+    resolve_class,
     resolve_params,
     round_half_up,
     write_index_file,
 )
+from unlearn_cli.forget.kinds import natmu_per_class_count
 
 from .synthetic import CLASS_NAMES, KIND_EXAMPLES, NUM_CLASSES, N, make_view
 
@@ -74,20 +76,35 @@ def test_round_half_up_rounds_halves_up_in_decimal() -> None:
 
 
 def _uneven_view() -> TrainView:
-    """Classes of 50, 149, 150, 250 rows: exercises the half-up rule of round(n_c·1 %)."""
-    sizes = [50, 149, 150, 250]
+    """Classes of 5, 149, 150, 296 rows (N = 600, C = 4): NatMU's count ignores the sizes."""
+    sizes = [5, 149, 150, 296]
     labels = np.random.default_rng(0).permutation(np.repeat(np.arange(4), sizes))
     return TrainView(labels, 4, ["a", "b", "c", "d"])
 
 
-@pytest.mark.parametrize("per", [1, 10])
-def test_per_random_is_class_balanced(per: int) -> None:
+# int(N/100/C·per) by hand for N = 600, C = 4: per 1 → int(1.5) = 1, per 10 → int(15.0) = 15,
+# the same for every class, except class a, which has only 5 rows and gives all of them.
+@pytest.mark.parametrize(("per", "expected"), [(1, [1, 1, 1, 1]), (10, [5, 15, 15, 15])])
+def test_per_random_takes_natmus_count_from_every_class(per: int, expected: list[int]) -> None:
     view = _uneven_view()
     out = make_forget_indices("per", view, {"per": per}, seed=3)
-    counts = np.bincount(view.labels[out], minlength=4)
-    expected = [round_half_up(n, per / 100) for n in (50, 149, 150, 250)]
-    assert counts.tolist() == expected
-    assert expected == ([1, 1, 2, 3] if per == 1 else [5, 15, 15, 25])
+    assert np.bincount(view.labels[out], minlength=4).tolist() == expected
+    assert natmu_per_class_count(600, 4, per) == (1 if per == 1 else 15)
+
+
+def test_per_count_is_natmus_float_expression() -> None:
+    # NatMU sample-wise/utils/data.py:generate_idx: int(N /100 /C*per), truncated, not rounded.
+    assert natmu_per_class_count(50000, 10, 1) == 50 and natmu_per_class_count(50000, 100, 10) == 50
+    assert natmu_per_class_count(599, 4, 1) == 1  # 1.4975
+    assert natmu_per_class_count(599, 4, 10) == 14  # 14.975: a half-up rule would give 15
+    assert natmu_per_class_count(100000, 200, 1) == 5  # tinyimagenet
+
+
+def test_per_random_differs_from_fraction_on_an_unbalanced_split() -> None:
+    # --fraction takes each class's own share (round(n_c·F)); --per takes one count for all.
+    view = _uneven_view()
+    fraction = make_forget_indices("fraction", view, {"fraction": 0.1}, seed=3)
+    assert np.bincount(view.labels[fraction], minlength=4).tolist() == [1, 15, 15, 30]
 
 
 def test_per_random_seed_changes_the_set(view: TrainView) -> None:
@@ -240,6 +257,20 @@ def test_fraction_uncoercible_values_are_named(view: TrainView, key: str, value:
 def test_class_by_name_or_index(view: TrainView, target: object) -> None:
     out = make_forget_indices("class", view, {"target": target}, seed=0)
     assert out.tolist() == np.flatnonzero(view.labels == 3).tolist()
+
+
+@pytest.mark.parametrize("target", ["³", "٣", "３", "۳", "1²"])
+def test_class_non_ascii_digits_are_names_not_indices(view: TrainView, target: str) -> None:
+    # str.isdigit() accepts these; int() rejects '³' and reads '٣'/'３' as 3. Only ASCII digits
+    # are indices, so each is an unknown name with the list of valid ones.
+    with pytest.raises(UnknownNameError, match=target) as info:
+        make_forget_indices("class", view, {"target": target}, seed=0)
+    assert all(name in (info.value.hint or "") for name in CLASS_NAMES)
+
+
+def test_class_named_with_a_non_ascii_digit_is_found_by_name() -> None:
+    names = ["zero", "²", "٣"]
+    assert resolve_class("²", names) == 1 and resolve_class("٣", names) == 2 and resolve_class("2", names) == 2
 
 
 def test_class_unknown_name_lists_every_name(view: TrainView) -> None:

@@ -237,8 +237,10 @@ def make_rng(seed: int) -> np.random.Generator:
 def class_balanced_sample(
     labels: np.ndarray, num_classes: int, fraction: float | Decimal, rng: np.random.Generator
 ) -> np.ndarray:
-    """From each class c, round(n_c·fraction) rows drawn without replacement (NatMU's rule).
+    """From each class c, round(n_c·fraction) rows (halves up) drawn without replacement.
 
+    This is `--fraction`'s rule: each class gives its own share. (`--per 1|10` follows
+    NatMU instead, the same count for every class; see `kinds.natmu_per_class_count`.)
     Classes are visited in index order so the same seed always gives the same set.
     """
     chosen: list[np.ndarray] = []
@@ -253,7 +255,7 @@ def class_balanced_sample(
 
 
 def resolve_class(value: str | int, names: Sequence[str], what: str = "class") -> int:
-    """A class given by index (an int or a string of digits) or by name → its index.
+    """A class given by index (an int or a string of ASCII digits) or by name → its index.
 
     Names match exactly first, then case-insensitively (`--class Rocket`). Unknown names
     raise UnknownNameError listing every valid name.
@@ -262,7 +264,10 @@ def resolve_class(value: str | int, names: Sequence[str], what: str = "class") -
         text = str(int(value))
     else:
         text = str(value).strip()
-    if text.isdigit():
+    # Only ASCII digits make an index: str.isdigit() also accepts '³' (which int() rejects)
+    # and '٣' or '３' (which int() reads as 3), so `--class ³` would crash and `--class ٣`
+    # would silently pick class 3. Anything else is a name.
+    if text.isascii() and text.isdigit():
         index = int(text)
         if index >= len(names):
             raise InputError(

@@ -50,7 +50,8 @@ class PerParams:
 
 @forget_kind(
     "per",
-    "NatMU's sets: per 1/10 = random 1 %/10 % of each class; 101/110 = the hardest 1 %/10 % overall",
+    "NatMU's sets: per 1/10 = random 1 %/10 %, int(N/100/C·per) rows from every class; "
+    "101/110 = the hardest 1 %/10 % overall",
     PerParams,
     needs_model=True,
     model_needed=lambda p: p.per in HARDEST_PERS,
@@ -60,12 +61,39 @@ def select_per(view: TrainView, params: PerParams, seed: int) -> np.ndarray:
     if params.per in RANDOM_PERS:
         if params.difficulty != "record":
             logger.warning("--difficulty %s is ignored for the random set --per %d", params.difficulty, params.per)
-        return class_balanced_sample(view.labels, view.num_classes, Decimal(params.per) / 100, rng)
+        return natmu_balanced_sample(view.labels, view.num_classes, params.per, rng)
     percent = params.per - 100
     count = round_half_up(view.n, Decimal(percent) / 100)
     ranking = hardness_ranking(view, params.difficulty, rng)
     # Taking a prefix of one ranking is what makes the 1 % set a subset of the 10 % set.
     return np.sort(ranking[:count])
+
+
+def natmu_per_class_count(n_rows: int, num_classes: int, per: int) -> int:
+    """NatMU's `generate_idx` count: int(N/100/C·per) rows from every class.
+
+    Computed in floats in the reference's own order (`int(num_total_samples /100
+    /num_classes*forget_percent)`), so the count agrees with it even where the float
+    product lands just below an integer. The count is the same for every class, whatever
+    its size: an unbalanced split gives an unbalanced share of each class.
+    """
+    return int(n_rows / 100 / num_classes * per)
+
+
+def natmu_balanced_sample(
+    labels: np.ndarray, num_classes: int, per: int, rng: np.random.Generator
+) -> np.ndarray:
+    """NatMU's random `--per 1|10` set: from each class, natmu_per_class_count rows.
+
+    As `generate_idx` does, each class's rows are shuffled and the first `count` taken, so a
+    class with fewer rows than `count` gives all of them. Classes are visited in index
+    order with one seeded generator (the reference uses numpy's global RNG instead).
+    """
+    count = natmu_per_class_count(labels.size, num_classes, per)
+    chosen = [rng.permutation(np.flatnonzero(labels == c))[:count] for c in range(num_classes)]
+    if not chosen:
+        return np.empty(0, dtype=np.int64)
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
 def hardness_ranking(view: TrainView, difficulty: str, rng: np.random.Generator) -> np.ndarray:
