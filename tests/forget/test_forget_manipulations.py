@@ -118,27 +118,44 @@ def test_interclass_errors(kwargs: dict[str, object], needle: str) -> None:
 # --------------------------------------------------------------------------- labelswap
 
 
-def test_labelswap_changes_every_drawn_label_and_keeps_the_multiset() -> None:
-    for seed in range(5):
-        view = _run("labelswap", size=25, seed=seed)
-        changed = view.manipulated
-        assert changed.sum() == 25 and (view.train_label[changed] != LABELS[changed]).all()
-        assert sorted(view.train_label[changed]) == sorted(LABELS[changed])
-        assert not view.poisoned.any()
+def _reference_labelswap(labels: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    # corrective-unlearning-bench src/datasets.py:manip_dataset, 'randomlabelswap', with our
+    # seeded draw in place of np.random.choice: the i-th row in index order takes the label of
+    # the i-th row drawn. Returns (train labels, drawn rows).
+    drawn = np.random.default_rng(seed).choice(labels.size, size, replace=False)
+    manip_dict = {row: labels[drawn[i]] for i, row in enumerate(np.sort(drawn))}
+    out = labels.copy()
+    for row, label in manip_dict.items():
+        out[row] = label
+    return out, drawn
 
 
-def test_labelswap_with_a_majority_label_changes_as_many_as_possible() -> None:
-    labels = np.array([0] * 90 + [1] * 6 + [2] * 4)
-    view = manipulate("labelswap", labels, 3, size=100, seed=0)
-    # Only the 10 minority rows and 10 of the majority rows can change label.
-    assert view.manipulated.sum() == 20
-    assert np.array_equal(np.bincount(view.train_label), np.bincount(labels))
-    assert (view.train_label[view.manipulated] != labels[view.manipulated]).all()
+@pytest.mark.parametrize("seed", range(5))
+def test_labelswap_is_the_reference_permutation(seed: int) -> None:
+    view = _run("labelswap", size=25, seed=seed)
+    expected, drawn = _reference_labelswap(LABELS, 25, seed)
+    assert np.array_equal(view.train_label, expected)
+    assert np.flatnonzero(view.manipulated).tolist() == sorted(drawn.tolist())
+    assert sorted(view.train_label[view.manipulated]) == sorted(LABELS[view.manipulated])  # a permutation
+    assert not view.poisoned.any()
 
 
-def test_labelswap_of_a_single_label_is_an_error() -> None:
-    with pytest.raises(InputError, match="have label 4"):
-        manipulate("labelswap", np.full(10, 4), 5, size=6, seed=0)
+def test_labelswap_rows_that_keep_their_label_still_count_as_manipulated() -> None:
+    # With seed 1, 4 of the 25 drawn rows get their own label back (about 1/C of them, as in
+    # the reference; counted with the transcription above): they stay manipulated, and D_f
+    # may include them.
+    view = _run("labelswap", size=25, seed=1)
+    kept = view.manipulated & (view.train_label == LABELS)
+    assert kept.sum() == 4
+    assert view.manipulated.sum() == 25 and (view.train_label != LABELS).sum() == 21
+    assert np.array_equal(np.bincount(view.train_label, minlength=NUM_CLASSES), np.bincount(LABELS))
+    assert known_subset(view.manipulated, 1.0, seed=0)[kept].all()
+
+
+def test_labelswap_of_a_single_label_changes_nothing_but_marks_every_drawn_row() -> None:
+    labels = np.full(10, 4)
+    view = manipulate("labelswap", labels, 5, size=6, seed=0)
+    assert np.array_equal(view.train_label, labels) and view.manipulated.sum() == 6
 
 
 # ------------------------------------------------------------------------------- known

@@ -65,9 +65,10 @@ def test_every_kind_from_the_cli(fcli, kind, tmp_path):
 def test_class_balanced_random_sets(fcli):
     name = make(fcli, "--model", "digits-cnn-s0", "--per", "10")
     _, cols = table(fcli.workspace, name)
+    per_class = int(len(cols["label"]) / 100 / 10 * 10)  # NatMU's generate_idx: int(N/100/C·per)
     for c in range(10):
         n_c = int((cols["label"] == c).sum())
-        assert int(cols["forget"][cols["label"] == c].sum()) == int(np.floor(n_c * 0.1 + 0.5))
+        assert int(cols["forget"][cols["label"] == c].sum()) == min(per_class, n_c)
 
 
 def test_same_seed_same_set_other_seed_other_set(fcli):
@@ -112,8 +113,11 @@ def test_manipulations_and_known_fraction(fcli, kind):
     manipulated = (cols["label"] != cols["train_label"]) | cols["poisoned"]
     assert manifest.config["manipulation"]["kind"] == kind
     assert set(manifest.parents) == {"dataset"}
-    assert cols["forget"].sum() == round(0.25 * manipulated.sum())
-    assert not (cols["forget"] & ~manipulated).any()  # D_f is known manipulated rows only
+    # All --size 40 rows are manipulated, even labelswap rows the permutation gave their own
+    # label back; the table cannot tell those from clean rows, hence no subset check there.
+    assert cols["forget"].sum() == round(0.25 * 40)
+    if kind != "labelswap":
+        assert not (cols["forget"] & ~manipulated).any()  # D_f is known manipulated rows only
     recorded = manifest.config["manipulation"]
     if kind == "poison":
         assert cols["poisoned"].sum() == 40 and (cols["train_label"][cols["poisoned"]] == 0).all()

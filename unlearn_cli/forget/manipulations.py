@@ -25,7 +25,9 @@ logger = logging.getLogger(__name__)
 class ManipulatedView:
     train_label: np.ndarray  # int64 (N,): the label the model trains with
     poisoned: np.ndarray  # bool (N,): trigger applied
-    manipulated: np.ndarray  # bool (N,): rows whose label or pixels the manipulation changed
+    # bool (N,): rows the manipulation chose (relabelled, triggered, or — labelswap — drawn
+    # for the permutation even where it gave a row its own label back)
+    manipulated: np.ndarray
     # The settings as applied (class names resolved to indices, defaults filled in), for the
     # manifest; set by `manipulate`.
     options: ManipulationOptions | None = None
@@ -172,53 +174,23 @@ def _interclass(
     return ManipulatedView(train_label, np.zeros(labels.size, dtype=bool), manipulated)
 
 
-@_register("labelswap", "N random rows whose labels are permuted among themselves")
+@_register("labelswap", "N random rows whose labels are randomly permuted among themselves")
 def _labelswap(
     labels: np.ndarray, num_classes: int, opt: ManipulationOptions, rng: np.random.Generator
 ) -> ManipulatedView:
-    rows = rng.choice(labels.size, size=opt.size, replace=False)
-    drawn = labels[rows]
-    values, counts = np.unique(drawn, return_counts=True)
-    if values.size < 2:
-        raise InputError(
-            f"all {opt.size} rows drawn for labelswap have label {values[0]}, so no label can change",
-            hint="give a larger --size",
-        )
-    majority = values[np.argmax(counts)]
-    m = int(counts.max())
-    if 2 * m > opt.size:
-        # A derangement of the labels needs the commonest label on at most half the rows.
-        # Otherwise swap only the minority rows with as many majority rows: the most rows
-        # that can change label at all (2·(N − m)).
-        minority = rows[drawn != majority]
-        partners = rng.choice(rows[drawn == majority], size=minority.size, replace=False)
-        logger.warning(
-            "labelswap: %d of the %d drawn rows have label %d; only %d rows can change label",
-            m, opt.size, majority, 2 * minority.size,
-        )
-        rows = np.concatenate([minority, partners])
-        drawn = labels[rows]
+    # The corrective repository's rule (`manip_dataset`, 'randomlabelswap'): draw N rows in
+    # random order; the i-th of them in index order takes the label of the i-th drawn. That
+    # is a plain random permutation of the drawn labels, not a derangement: a row may keep
+    # its own label (about 1/C of them) and still belongs to the manipulated set, as every
+    # drawn row does there (its forget set is drawn from all of them).
+    drawn = rng.choice(labels.size, size=opt.size, replace=False)
     train_label = labels.copy()
-    train_label[rows] = _derangement(drawn, rng)
-    return ManipulatedView(train_label, np.zeros(labels.size, dtype=bool), train_label != labels)
-
-
-def _derangement(drawn: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A seeded permutation of `drawn` in which every element changes value.
-
-    Requires the commonest value to fill at most half of `drawn`. Sorting groups equal
-    labels into runs no longer than m (the largest count); shifting the sorted labels by m
-    moves every position past the end of its own run and, since m ≤ n/2, not round again
-    into it. The random order inside and between runs keeps the pairing seeded-random.
-    """
-    n = drawn.size
-    class_rank = {v: r for r, v in enumerate(rng.permutation(np.unique(drawn)).tolist())}
-    shuffled = rng.permutation(n)
-    order = shuffled[np.argsort([class_rank[v] for v in drawn[shuffled].tolist()], kind="stable")]
-    m = int(np.unique(drawn, return_counts=True)[1].max())
-    out = np.empty_like(drawn)
-    out[order] = drawn[np.roll(order, -m)]
-    return out
+    train_label[np.sort(drawn)] = labels[drawn]
+    manipulated = np.zeros(labels.size, dtype=bool)
+    manipulated[drawn] = True
+    if np.array_equal(train_label, labels):
+        logger.warning("labelswap: the permutation of the %d drawn rows changed no label", opt.size)
+    return ManipulatedView(train_label, np.zeros(labels.size, dtype=bool), manipulated)
 
 
 def known_subset(manipulated: np.ndarray, known: float, seed: int) -> np.ndarray:
