@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from unlearn_cli.models import MODELS, build_model, model_blocks
+from unlearn_cli.models import MODELS, build_model, model_blocks, weight_layers
 
 
 def _meta_model(name: str, num_classes: int = 10, image_size: int = 32):
@@ -21,8 +21,9 @@ def _meta_model(name: str, num_classes: int = 10, image_size: int = 32):
         ("resnet34", 10, 21_282_122),
         ("resnet50", 10, 23_520_842),
         ("vgg16", 10, 14_728_266),
-        ("wrn28_10", 10, 36_479_194),
-        ("wrn28_10", 100, 36_536_884),
+        ("resnet9", 10, 2_276_224),  # the corrective repo's, as its own count gives
+        ("wrn28_10", 10, 36_490_250),
+        ("wrn28_10", 100, 36_547_940),  # SPEC §2: the corrective repo's WRN on CIFAR-100
     ],
 )
 def test_published_parameter_counts(name: str, num_classes: int, params: int) -> None:
@@ -39,7 +40,7 @@ def test_published_parameter_counts(name: str, num_classes: int, params: int) ->
         ("resnet50", 18),
         ("resnet9", 7),
         ("vgg16", 14),
-        ("wrn28_10", 14),  # stem + 12 wide blocks + head: k = 13 (corrective) leaves the stem
+        ("wrn28_10", 14),  # stem + 12 wide blocks + head
     ],
 )
 def test_block_counts(name: str, blocks: int) -> None:
@@ -53,6 +54,19 @@ def test_cnn_is_small() -> None:
 
 def test_resnet9_head_has_no_bias() -> None:
     assert _meta_model("resnet9").head.bias is None
+
+
+def test_wrn28_10_layout() -> None:
+    # SPEC §2: biased convs, the stride on each block's second conv, no BN after the last
+    # stage (the final BN of the block is the last group's last block's bn2).
+    wrn = _meta_model("wrn28_10", 100)
+    convs = [m for m in wrn.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(c.bias is not None for c in convs)
+    first = wrn.layer2[0]
+    assert first.conv1.stride == (1, 1) and first.conv2.stride == (2, 2)
+    assert first.shortcut[0].stride == (2, 2) and first.shortcut[0].kernel_size == (1, 1)
+    assert wrn.layer2[1].shortcut is None
+    assert sum(weight_layers(b) for b in model_blocks(wrn)) == 26
 
 
 def test_every_model_is_covered_by_block_counts() -> None:
