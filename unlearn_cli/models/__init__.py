@@ -15,11 +15,15 @@ from unlearn_cli.models.base import (
     ModelSpec,
     build_model,
     check_model_fits,
+    frozen_modules,
+    last_k_modules,
     last_k_parameters,
     model_blocks,
     register_model,
-    reinit_blocks,
+    reinit_last_k,
     scale_channels,
+    valid_ks,
+    weight_layers,
 )
 
 __all__ = [
@@ -29,9 +33,13 @@ __all__ = [
     "ModelSpec",
     "build_model",
     "check_model_fits",
+    "frozen_modules",
+    "last_k_modules",
     "last_k_parameters",
     "model_blocks",
     "register_model",
-    "reinit_blocks",
+    "reinit_last_k",
     "scale_channels",
+    "valid_ks",
+    "weight_layers",
 ]

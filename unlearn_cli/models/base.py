@@ -4,14 +4,15 @@ An architecture registers a *build function* `(channels, image_size, num_classes
 -> nn.Module` under a name; `build_model` looks it up, checks the image is large enough,
 builds it and finishes its initialisation. Every model is a `BlockModel`: a classifier
 whose final `nn.Linear` is `model.head` and whose parameterised units are listed, in
-forward order, by `model.blocks()` — the unit of "the last k layers" for CF-k and EU-k.
+forward order, by `model.blocks()` — the units between which "the last k layers" of
+CF-k and EU-k may cut (`valid_ks`, `last_k_modules`, `frozen_modules`, `reinit_last_k`).
 """
 
 from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -71,8 +72,9 @@ class BlockModel(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def blocks(self) -> list[nn.Module]:
-        """Parameterised units in forward order; the last is `self.head`, and every
-        parameter belongs to exactly one unit."""
+        """Parameterised units in forward order: the first is the stem, the last is
+        `self.head`; every parameter and buffer belongs to exactly one unit, and each
+        unit holds at least one weight layer (`weight_layers`)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))
@@ -134,8 +136,10 @@ def build_model(
 
 
 def _zero_bias(module: nn.Module) -> None:
-    # Conv/linear biases start at zero (as in the corrective repo's initialisation), so
-    # a fresh model and a re-initialised block are drawn from the same distribution.
+    # Conv/linear biases start at zero, as the corrective repo's `initialize_weights`
+    # does (src/utils.py:300-310) — NatMU keeps PyTorch's default uniform bias, which the
+    # descriptions of its models say. A fresh model and a re-initialised block are thus
+    # drawn from the same distribution.
     if isinstance(module, (nn.Conv2d, nn.Linear)) and module.bias is not None:
         nn.init.zeros_(module.bias)
 
@@ -152,6 +156,31 @@ def _reset_module(module: nn.Module) -> None:
         _zero_bias(module)
 
 
+# --- The last k layers (CF-k, EU-k) -------------------------------------------------------
+#
+# k counts weight layers from the output, as the corrective repository's
+# `ApplyK.divide_model` does (src/methods.py:154-189): the head is 1, each conv layer 1, a
+# projection shortcut 0 (a Wide-ResNet block counts 2 there although some hold a third,
+# 1×1 conv). The cut falls only between blocks, and never below the first block (the
+# stem): the reference's k never trains its first conv — "train everything" is k = -1
+# there, i.e. the method without k here. So resnet9 allows k ∈ {1, 2, 4, 5, 7, 8} and
+# wrn28_10 every odd k in 1…25, each naming the same modules the reference trains.
+
+SHORTCUT_NAME = "shortcut"
+"""A submodule of this name is a residual projection: its convs are not counted by k."""
+
+
+def weight_layers(block: nn.Module) -> int:
+    """How many weight layers k counts in `block`: its Conv2d and Linear modules, except
+    those inside a submodule named `shortcut`."""
+    return sum(
+        1
+        for name, module in block.named_modules()
+        if isinstance(module, (nn.Conv2d, nn.Linear))
+        and SHORTCUT_NAME not in name.split(".")
+    )
+
+
 def model_blocks(model: nn.Module) -> list[nn.Module]:
     """`model.blocks()`, or ModelError if the model does not expose blocks."""
     blocks = getattr(model, "blocks", None)
@@ -163,29 +192,70 @@ def model_blocks(model: nn.Module) -> list[nn.Module]:
     return list(blocks())
 
 
-def _last_k_blocks(model: nn.Module, k: int) -> list[nn.Module]:
+def _cut_points(blocks: list[nn.Module]) -> dict[int, int]:
+    """{k: how many trailing blocks hold the last k weight layers}, ascending in k."""
+    cuts: dict[int, int] = {}
+    k = 0
+    for n, block in enumerate(reversed(blocks[1:]), start=1):
+        k += weight_layers(block)
+        cuts[k] = n  # a block without weight layers would go with the block after it
+    return cuts
+
+
+def valid_ks(model: nn.Module) -> list[int]:
+    """Every k that `model` allows for CF-k / EU-k, ascending."""
+    return sorted(_cut_points(model_blocks(model)))
+
+
+def _split(model: nn.Module, k: int) -> tuple[list[nn.Module], list[nn.Module]]:
+    """(frozen blocks, last-k blocks), each in forward order; InputError for an invalid k."""
     blocks = model_blocks(model)
-    n = len(blocks)
-    if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= n:
+    cuts = _cut_points(blocks)
+    if isinstance(k, bool) or not isinstance(k, Integral) or int(k) not in cuts:
         raise InputError(
-            f"k={k!r} is out of range: {type(model).__name__} has {n} blocks",
-            hint=f"choose k between 1 (the head only) and {n} (the whole model)",
+            f"k={k!r} is not a valid k for {type(model).__name__}: k counts weight layers "
+            "from the output and cuts only between its blocks",
+            hint=f"choose k from {', '.join(str(v) for v in sorted(cuts))}",
         )
-    return blocks[n - int(k) :]
+    n = cuts[int(k)]
+    return blocks[: len(blocks) - n], blocks[len(blocks) - n :]
+
+
+def last_k_modules(model: nn.Module, k: int) -> list[nn.Module]:
+    """The blocks holding the last k weight layers (k = 1: the head), in forward order:
+    trained under CF-k, re-initialised under EU-k."""
+    return _split(model, k)[1]
 
 
 def last_k_parameters(model: nn.Module, k: int) -> list[nn.Parameter]:
-    """The parameters of the last k blocks (k = 1: the head), in forward order."""
-    return [p for block in _last_k_blocks(model, k) for p in block.parameters()]
+    """The parameters of `last_k_modules(model, k)`, in forward order."""
+    return [p for block in last_k_modules(model, k) for p in block.parameters()]
 
 
-def reinit_blocks(model: nn.Module, k: int, *, seed: int | None = None) -> None:
-    """Re-initialise the last k blocks in place (EU-k), BatchNorm statistics included.
+def frozen_modules(model: nn.Module, k: int) -> list[nn.Module]:
+    """The blocks before the last k, in forward order: together with `last_k_modules` they
+    hold every parameter and buffer of the model. A method keeps them in eval mode, as
+    the reference keeps its frozen prenet, so their BatchNorm statistics do not move."""
+    return _split(model, k)[0]
 
-    With `seed`, the draw uses that seed and leaves the global RNG as it was; without,
-    it draws from the global RNG like a fresh build.
+
+def reinit_last_k(
+    model: nn.Module,
+    k: int,
+    init_state: Mapping[str, torch.Tensor] | None = None,
+    seed: int | None = None,
+) -> None:
+    """EU-k: re-initialise the last k blocks in place, BatchNorm statistics included.
+
+    With `init_state` (the model's saved initial `state_dict`), their parameters and
+    buffers are copied back from it; `seed` is then unused. Without it they are drawn
+    afresh like a new build (the reference's `initialize_weights`): from `seed`, leaving
+    the global RNG as it was, or without a seed from the global RNG.
     """
-    blocks = _last_k_blocks(model, k)
+    blocks = last_k_modules(model, k)
+    if init_state is not None:
+        _restore(model, blocks, init_state)
+        return
     if seed is None:
         for block in blocks:
             block.apply(_reset_module)
@@ -197,3 +267,30 @@ def reinit_blocks(model: nn.Module, k: int, *, seed: int | None = None) -> None:
         torch.manual_seed(seed)
         for block in blocks:
             block.apply(_reset_module)
+
+
+def _restore(
+    model: nn.Module, blocks: list[nn.Module], init_state: Mapping[str, torch.Tensor]
+) -> None:
+    inside = {id(t) for block in blocks for t in (*block.parameters(), *block.buffers())}
+    targets = {
+        name: tensor
+        for name, tensor in model.state_dict(keep_vars=True).items()
+        if id(tensor) in inside
+    }
+    # Check everything before copying anything: a half-restored model would be silent.
+    for name, tensor in targets.items():
+        if name not in init_state:
+            raise ModelError(
+                f"the initial weights lack {name!r}",
+                hint="pass the initial state_dict saved for this same model",
+            )
+        if tuple(init_state[name].shape) != tuple(tensor.shape):
+            raise ModelError(
+                f"the initial weights give {name!r} the shape "
+                f"{tuple(init_state[name].shape)}, the model {tuple(tensor.shape)}",
+                hint="pass the initial state_dict saved for this same model",
+            )
+    with torch.no_grad():
+        for name, tensor in targets.items():
+            tensor.copy_(init_state[name])

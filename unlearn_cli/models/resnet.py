@@ -110,16 +110,25 @@ class ResNet(BlockModel):
         return [self.stem, *residual, self.head]
 
 
-@register_model("resnet18", description="ResNet-18, BasicBlock [2,2,2,2], CIFAR stem")
+@register_model(
+    "resnet18",
+    description="ResNet-18, BasicBlock [2,2,2,2], CIFAR stem (NatMU); biases zero-initialised",
+)
 def build_resnet18(channels: int, image_size: int, num_classes: int, width: float) -> nn.Module:
     return ResNet(BasicBlock, (2, 2, 2, 2), channels, num_classes, width)
 
 
-@register_model("resnet34", description="ResNet-34, BasicBlock [3,4,6,3], CIFAR stem")
+@register_model(
+    "resnet34",
+    description="ResNet-34, BasicBlock [3,4,6,3], CIFAR stem (NatMU); biases zero-initialised",
+)
 def build_resnet34(channels: int, image_size: int, num_classes: int, width: float) -> nn.Module:
     return ResNet(BasicBlock, (3, 4, 6, 3), channels, num_classes, width)
 
 
-@register_model("resnet50", description="ResNet-50, Bottleneck [3,4,6,3], CIFAR stem")
+@register_model(
+    "resnet50",
+    description="ResNet-50, Bottleneck [3,4,6,3], CIFAR stem (NatMU); biases zero-initialised",
+)
 def build_resnet50(channels: int, image_size: int, num_classes: int, width: float) -> nn.Module:
     return ResNet(Bottleneck, (3, 4, 6, 3), channels, num_classes, width)

@@ -41,7 +41,9 @@ class Residual(nn.Module):
 
 
 class ResNet9(BlockModel):
-    """Blocks: prep, conv k5, residual, conv+pool, residual, conv k3 p0, head (7)."""
+    """Blocks: prep, conv k5, residual, conv+pool, residual, conv k3 p0, head (7) — the
+    reference's `all_mods` of ApplyK (conv1, conv2, res1, conv3, res2, conv4, fc), holding
+    1, 1, 2, 1, 2, 1, 1 weight layers: k ∈ {1, 2, 4, 5, 7, 8} as there."""
 
     def __init__(self, channels: int, num_classes: int, width: float = 1.0) -> None:
         super().__init__()
@@ -67,7 +69,8 @@ class ResNet9(BlockModel):
 @register_model(
     "resnet9",
     min_image_size=RESNET9_MIN_IMAGE_SIZE,
-    description="DAWNBench-style ResNet-9 (corrective unlearning); images ≥ 11×11",
+    description="DAWNBench-style ResNet-9 of the corrective repo (its init: biases zero); "
+    "images ≥ 11×11",
 )
 def build_resnet9(channels: int, image_size: int, num_classes: int, width: float) -> nn.Module:
     return ResNet9(channels, num_classes, width)

@@ -55,7 +55,8 @@ class VGG(BlockModel):
 @register_model(
     "vgg16",
     min_image_size=VGG16_MIN_IMAGE_SIZE,
-    description="VGG-16 with batch norm, one linear head; images ≥ 32×32",
+    description="VGG-16 with batch norm, one linear head (NatMU); biases zero-initialised; "
+    "images ≥ 32×32",
 )
 def build_vgg16(channels: int, image_size: int, num_classes: int, width: float) -> nn.Module:
     return VGG(VGG16_CONFIG, channels, num_classes, width)
