@@ -29,15 +29,27 @@ def _ctx(manipulation: Manipulation, triggered: Outputs | None = None,
 
 
 def test_poison_acc_corr_and_attack_success() -> None:
-    # With the trigger, the model predicts the target 0 on 4 of the 6 non-target images;
-    # the 2 class-0 images are left out of both rates.
+    # With the trigger the model gets rows 0, 1, 3, 7 right: acc_corr counts all 8 triggered
+    # images, the two of the target class 0 included (the corrective repo's visualize.py).
+    # attack_success: the target 0 is predicted on 4 (rows 2, 4, 5, 6) of the 6 non-target
+    # images; class-0 images are left out there.
     triggered = outputs([0, 0, 0, 1, 0, 0, 0, 3], TEST_LABELS)
     values = compute_metrics(_ctx(Manipulation("poison", target=0), triggered),
                              ["corrective"])
     assert values["acc_clean"] == 87.5
-    assert values["acc_corr"] == pytest.approx(100 * 2 / 6)
+    assert values["acc_corr"] == 50.0
     assert values["attack_success"] == pytest.approx(100 * 4 / 6)
     assert "acc_retain" not in values
+
+
+@pytest.mark.parametrize("target", [0, 2])
+def test_fully_backdoored_model_scores_the_target_share_not_zero(target: int) -> None:
+    # Every triggered image is predicted as the target: only the target class's own images
+    # are right, 2 of the 8 test images (1/C on this balanced set).
+    triggered = outputs([target] * len(TEST_LABELS), TEST_LABELS)
+    values = compute_metrics(_ctx(Manipulation("poison", target=target), triggered),
+                             ["acc_corr", "attack_success"])
+    assert values == {"acc_corr": 25.0, "attack_success": 100.0}
 
 
 def test_interclass_splits_the_two_confused_classes_from_the_rest() -> None:

@@ -20,12 +20,14 @@ log = logging.getLogger(__name__)
 def _poison_values(ctx: EvalContext, target: int) -> dict[str, float]:
     triggered = ctx.test_triggered
     assert triggered is not None  # EvalContext checks this for poison runs
-    # Images already of the target class would count as "correct" and as "attacked" at
-    # once, so both rates are taken over the other classes only.
+    # acc_corr counts every triggered test image against its true label, target-class ones
+    # included, as the corrective repository's logs/visualize.py does (test_acc on all of
+    # adv_test): a fully backdoored model then scores the target class's share, about 1/C.
+    # attack_success leaves the target class out: predicting the target there is no attack.
     other = triggered.labels != target
     preds = triggered.predictions[other]
     return {
-        "acc_corr": percent_correct(preds, triggered.labels[other]),
+        "acc_corr": output_accuracy(triggered),
         "attack_success": percent_correct(preds, np.full_like(preds, target)),
     }
 
@@ -62,8 +64,9 @@ def _has_manipulation(ctx: EvalContext) -> bool:
           "acc_manip_unknown"),
     applies=_has_manipulation,
     requires="a manipulated forget set (make-forget-set --manipulation)",
-    description="vs TRUE labels, %: clean test acc, acc_corr (higher = manipulation "
-    "undone), attack_success (poison; lower is better), acc_retain, manipulated-train acc",
+    description="vs TRUE labels, %, higher is better: acc_clean, acc_corr (poison: all "
+    "triggered test images, as the corrective repo), acc_retain, acc_manip_known/unknown; "
+    "attack_success (poison, non-target images; not in the repo): lower is better",
 )
 def corrective(ctx: EvalContext) -> dict[str, float]:
     m = ctx.manipulation
