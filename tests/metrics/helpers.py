@@ -66,7 +66,7 @@ def random_context(seed: int = 0, n_train: int = 400, n_test: int = 200,
 
 def full_context(seed: int = 0) -> EvalContext:
     """A context where every registered metric applies: poison manipulation (with known
-    and unknown manipulated rows), a forget class, a triggered test set, wall times and a
+    and unknown manipulated rows), a forget test set (class 1), a triggered test set, wall times and a
     retrain reference whose outputs differ from the run's."""
     rng = np.random.default_rng(seed + 1)
     base = random_context(seed)
@@ -79,7 +79,7 @@ def full_context(seed: int = 0) -> EvalContext:
         return EvalContext(
             train=train, true_train_labels=base.true_train_labels, forget=base.forget,
             manipulated=manipulated, test=test, test_triggered=triggered,
-            num_classes=base.num_classes, forget_class=1,
+            num_classes=base.num_classes, forget_test=base.test.labels == 1,
             manipulation=Manipulation("poison", target=0), seed=seed, wall_seconds=wall,
             reference=reference,
         )

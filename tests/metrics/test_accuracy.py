@@ -11,7 +11,7 @@ from tests.metrics.helpers import NUM_CLASSES, mask, outputs
 from unlearn_cli.metrics import EvalContext, Outputs, compute_metrics
 
 
-def _ctx(forget_class: int | None = None, test: Outputs | None = None) -> EvalContext:
+def _ctx(forget_test: list[int] | None = None, test: Outputs | None = None) -> EvalContext:
     # Train rows 0..3 are D_f, 4..9 D_r. Row 1 was trained with a wrong label (true 3).
     train = outputs(predictions=[0, 1, 2, 0, 1, 1, 2, 3, 3, 0],
                     labels=[0, 1, 0, 0, 1, 1, 2, 3, 3, 3])
@@ -21,7 +21,8 @@ def _ctx(forget_class: int | None = None, test: Outputs | None = None) -> EvalCo
                        labels=[0, 1, 2, 3, 1, 1, 1, 3])
     return EvalContext(train=train, true_train_labels=true_labels, forget=mask(10, range(4)),
                        manipulated=mask(10, []), test=test, test_triggered=None,
-                       num_classes=NUM_CLASSES, forget_class=forget_class)
+                       num_classes=NUM_CLASSES,
+                       forget_test=None if forget_test is None else mask(len(test), forget_test))
 
 
 def test_accuracy_by_hand() -> None:
@@ -33,13 +34,22 @@ def test_accuracy_by_hand() -> None:
     assert all(type(v) is float for v in values.values())
 
 
-def test_classwise_splits_test_accuracy_by_the_forget_class() -> None:
-    values = compute_metrics(_ctx(forget_class=1), ["classwise"])
-    # Test rows of class 1: indices 1, 4, 5, 6 → right at 1 and 5. Others: 0, 2, 3, 7 → all.
-    assert values == {"TA_forget_class": 50.0, "TA_other_classes": 100.0}
+def test_class_forgetting_moves_the_forgotten_class_out_of_ta() -> None:
+    # Test rows of class 1: indices 1, 4, 5, 6 (predictions 1, 0, 1, 2) → 2 of 4 right.
+    # The other rows 0, 2, 3, 7 are all right. Without the split TA is 6/8 (above).
+    values = compute_metrics(_ctx(forget_test=[1, 4, 5, 6]), ["accuracy", "classwise"])
+    assert values["TA_forget"] == 50.0 and values["TA"] == 100.0
+    assert values["FA"] == 75.0  # the train side does not change
+
+
+def test_subclass_forgetting_splits_inside_a_class() -> None:
+    # A fine class holding test rows 4 and 6 of coarse class 1 (predicted 0 and 2: both
+    # wrong); rows 1 and 5 of the same coarse class stay in TA with the others.
+    values = compute_metrics(_ctx(forget_test=[4, 6]), ["accuracy", "classwise"])
+    assert values["TA_forget"] == 0.0 and values["TA"] == 100.0
 
 
 def test_classwise_is_nan_when_the_class_has_no_test_sample() -> None:
-    values = compute_metrics(_ctx(forget_class=0, test=outputs([1, 1], [1, 2])),
-                             ["classwise"])
-    assert math.isnan(values["TA_forget_class"]) and values["TA_other_classes"] == 50.0
+    values = compute_metrics(_ctx(forget_test=[], test=outputs([1, 1], [1, 2])),
+                             ["accuracy", "classwise"])
+    assert math.isnan(values["TA_forget"]) and values["TA"] == 50.0

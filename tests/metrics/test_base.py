@@ -101,8 +101,9 @@ def _ctx_kwargs() -> dict:
         ({"manipulated": np.zeros(10, dtype=bool)}, "manipulated must be a boolean mask"),
         ({"true_train_labels": np.zeros(5, dtype=np.int64)}, "true_train_labels"),
         ({"num_classes": 4}, "10 classes, expected 4"),
-        ({"forget_class": 10}, "forget_class 10"),
-        ({"forget_class": "rocket"}, "forget_class 'rocket'"),
+        ({"forget_test": np.arange(200) % 2}, "forget_test must be a boolean mask"),
+        ({"forget_test": np.zeros(10, dtype=bool)}, r"forget_test must .* shape \(200,\)"),
+        ({"forget_test": np.ones(200, dtype=bool)}, "every test image"),
         ({"manipulation": Manipulation("poison", target=0)}, "triggered test set"),
         ({"manipulation": Manipulation("interclass", classes=(3, 12))}, "class 12"),
     ],
@@ -143,6 +144,28 @@ def test_context_rejects_reference_on_another_forget_set_or_test_set() -> None:
     with pytest.raises(InputError, match="different test set"):
         EvalContext(**(_ctx_kwargs() | {"reference": EvalContext(
             **(_ctx_kwargs() | {"test": other_test}))}))
+
+
+def test_context_rejects_reference_with_another_forget_test_set() -> None:
+    ctx = random_context()
+    split = _ctx_kwargs() | {"forget_test": ctx.test.labels == 1}
+    other = _ctx_kwargs() | {"forget_test": ctx.test.labels == 2}
+    for reference in (EvalContext(**other), EvalContext(**_ctx_kwargs())):
+        with pytest.raises(InputError, match="another forget test set"):
+            EvalContext(**(split | {"reference": reference}))
+    EvalContext(**(split | {"reference": EvalContext(**split)}))  # the same split is fine
+
+
+def test_memo_computes_once_per_key() -> None:
+    ctx = random_context()
+    calls: list[str] = []
+
+    def compute() -> float:
+        calls.append("x")
+        return 1.5
+
+    assert ctx.memo("x", compute) == 1.5 and ctx.memo("x", compute) == 1.5
+    assert calls == ["x"]
 
 
 def test_forget_and_retain_outputs_split_the_train_rows() -> None:

@@ -35,11 +35,11 @@ def test_all_applicable_metrics_in_registry_order() -> None:
     plain = compute_metrics(random_context())
     # Without reference, manipulation or forget class only the unconditional ones apply.
     assert list(plain) == ["FA", "RA", "TA", "UA", "mia_entropy", "mia_confidence",
-                           "mia_loss"]
+                           "mia_confidence_spread", "mia_loss"]
     full = compute_metrics(full_context())
     expected_order = [k for k in value_names() if k in full]
     assert list(full) == expected_order
-    assert {"acc_corr", "attack_success", "TA_forget_class", "avg_gap", "rte"} <= set(full)
+    assert {"acc_corr", "attack_success", "TA_forget", "avg_gap", "rte"} <= set(full)
 
 
 def test_value_names_select_single_values_and_keep_registry_order() -> None:

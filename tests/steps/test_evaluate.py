@@ -85,11 +85,69 @@ def test_metric_selection(ecli):
     assert list(json.loads(result.stdout)["metrics"]) == ["FA", "RA", "TA", "UA", "mia_loss"]
 
 
+def _test_predictions(ws, evaluation: str) -> tuple[np.ndarray, np.ndarray]:
+    """(prediction, label) of every test row, from the evaluation's per-sample table."""
+    samples = load_table(ws.abs(ws.read("evaluation", evaluation).files["samples"].path))
+    columns = {c: samples.column(c).to_numpy(zero_copy_only=False) for c in ("split", "index", "prediction", "label")}
+    test = columns["split"] == "test"
+    assert columns["index"][test].tolist() == list(range(int(test.sum())))
+    return columns["prediction"][test], columns["label"][test]
+
+
+def _percent(hit: np.ndarray) -> float:
+    return 100.0 * float(np.mean(hit))
+
+
 def test_class_forgetting_splits_test_accuracy(ecli):
     assert ecli("make-forget-set", "--model", "digits-cnn-s0", "--class", "7", "--name", "c7").exit_code == 0
     metrics = json.loads(run_ok(ecli, "evaluate", "--run", "digits-cnn-s0", "--forget", "c7", "--json").stdout)["metrics"]
-    assert {"TA_forget_class", "TA_other_classes"} <= set(metrics)
     assert metrics["FA"] > 80  # nothing was unlearned yet
+    preds, labels = _test_predictions(ecli.workspace, "digits-cnn-s0--c7")
+    seven = labels == 7
+    assert 0 < seven.sum() < len(labels)
+    # NatMU's split: TA on the other classes' test images, TA_forget on class 7's.
+    assert metrics["TA_forget"] == pytest.approx(_percent(preds[seven] == 7))
+    assert metrics["TA"] == pytest.approx(_percent(preds[~seven] == labels[~seven]))
+
+
+@pytest.fixture
+def cifar20_ws(ecli, tmp_path):
+    from tests.fixtures.formats import write_cifar100
+
+    source = write_cifar100(tmp_path / "c100", n_train=200, n_test=200)
+    assert ecli("prepare-data", "--dataset", "cifar20", "--source", str(source)).exit_code == 0
+    pretrained(ecli.workspace, dataset="cifar20", name="c20", epochs=1, width=0.25)
+    return ecli
+
+
+def test_subclass_forgetting_splits_the_test_side_by_fine_class(cifar20_ws):
+    from tests.fixtures.formats import cifar100_fine_label
+
+    ws = cifar20_ws.workspace
+    fine = 5  # the fixture's test rows 0 and 100 (fine = (11 i + 5) % 100), train rows 15 and 115
+    name = DatasetInfo.from_manifest(ws.read("dataset", "cifar20")).extra_names["fine_labels"][fine]
+    assert cifar20_ws("make-forget-set", "--model", "c20", "--subclass", name, "--name", "sub").exit_code == 0
+    assert ws.read("forget-set", "sub").config["forget_subclass"] == fine
+    metrics = json.loads(run_ok(cifar20_ws, "evaluate", "--run", "c20", "--forget", "sub", "--json").stdout)["metrics"]
+    preds, labels = _test_predictions(ws, "c20--sub")
+    in_fine = np.array([cifar100_fine_label("test", i) == fine for i in range(len(labels))])
+    assert np.flatnonzero(in_fine).tolist() == [0, 100]
+    assert metrics["TA_forget"] == pytest.approx(_percent(preds[in_fine] == labels[in_fine]))
+    assert metrics["TA"] == pytest.approx(_percent(preds[~in_fine] == labels[~in_fine]))
+    # The other fine classes of the same superclass stay in TA (a coarse-class mask would
+    # move 10 rows out of TA, not 2, and change it: the model here is near-constant).
+    assert ((labels == labels[0]) & ~in_fine).any()
+    assert metrics["TA"] != pytest.approx(_percent(preds == labels))
+
+
+def test_subclass_forget_set_without_its_fine_class_is_refused(cifar20_ws):
+    ws = cifar20_ws.workspace
+    assert cifar20_ws("make-forget-set", "--model", "c20", "--subclass", "5", "--name", "sub").exit_code == 0
+    stale = ws.read("forget-set", "sub")
+    del stale.config["forget_subclass"]  # as written before the field existed
+    ws.write(stale)
+    assert_one_line_error(cifar20_ws("evaluate", "--run", "c20", "--forget", "sub"),
+                          "does not record its fine class", "--force")
 
 
 def test_poison_raises_attack_success_and_clean_model_does_not(ecli):
@@ -243,3 +301,23 @@ def test_unlearned_run_with_a_foreign_forget_set(ecli):
                           "unlearned on another forget set", "leave out --forget")
     ok = ecli("evaluate", "--run", "unlearned-on-g10", "--json")  # its own forget set by default
     assert ok.exit_code == 0, ok.stderr
+
+
+def test_forget_test_mask_by_kind():
+    from unlearn_cli.artifacts import Manifest
+    from unlearn_cli.data.prepared import PreparedSplit
+    from unlearn_cli.errors import ArtifactError
+    from unlearn_cli.steps.evaluate import forget_test_mask
+
+    images = np.zeros((4, 2, 2, 3), np.uint8)
+    test = PreparedSplit(images, np.array([0, 1, 1, 2]), {"fine_labels": np.array([3, 4, 5, 4])})
+
+    def mask(**config):
+        return forget_test_mask(Manifest(kind="forget-set", name="f", config=config), test)
+
+    assert mask(kind="per") is None
+    assert mask(kind="class", forget_class=1).tolist() == [False, True, True, False]
+    assert mask(kind="subclass", forget_subclass=4).tolist() == [False, True, False, True]
+    with pytest.raises(ArtifactError, match="has no fine_labels"):
+        forget_test_mask(Manifest(kind="forget-set", name="f", config={"kind": "subclass", "forget_subclass": 4}),
+                         PreparedSplit(images, test.labels))

@@ -58,6 +58,9 @@ def test_every_kind_from_the_cli(fcli, kind, tmp_path):
     assert np.array_equal(cols["index"], np.arange(n))
     assert 0 < cols["forget"].sum() < n
     assert np.array_equal(cols["label"], cols["train_label"]) and not cols["poisoned"].any()
+    # only class-wise kinds record what evaluate splits the test side by
+    assert manifest.config.get("forget_class") == (3 if kind == "class" else None)
+    assert "forget_subclass" not in manifest.config
     assert manifest.summary["forget"] == int(cols["forget"].sum())
     assert sum(manifest.summary["per_class"].values()) == manifest.summary["forget"]
 
@@ -160,9 +163,11 @@ def test_subclass_on_cifar20(cli, tmp_path):
     result = cli("make-forget-set", "--dataset", "cifar20", "--subclass", fine_names[fine])
     # a subclass set made straight from a dataset (no model) is allowed: it needs no ranking
     assert result.exit_code == 0, result.stderr
-    cols = table(ws, json.loads(open(result.stdout.strip()).read())["name"])[1]
+    manifest, cols = table(ws, json.loads(open(result.stdout.strip()).read())["name"])
     assert np.array_equal(np.flatnonzero(cols["forget"]), np.flatnonzero(train.extra["fine_labels"] == fine))
     assert np.array_equal(cols["train_label"], train.labels)  # labels stay coarse
+    # evaluate splits the test side by this fine class (SPEC §4.1)
+    assert manifest.config["forget_subclass"] == fine and "forget_class" not in manifest.config
 
 
 @pytest.mark.parametrize(

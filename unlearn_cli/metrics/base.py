@@ -182,11 +182,17 @@ class EvalContext:
     test: Outputs  # clean test images, true labels
     test_triggered: Outputs | None  # every test image with the trigger, true labels (poison)
     num_classes: int
-    forget_class: int | None = None  # class-wise forgetting
+    # bool (N_test,): the "forget test" rows of class-wise forgetting (the forgotten class's
+    # or sub-class's test images, as NatMU splits them). TA is then measured on the other
+    # test rows and TA_forget on these; None for sample-wise and corrective runs.
+    forget_test: np.ndarray | None = None
     manipulation: Manipulation | None = None
     seed: int = 0
     wall_seconds: float | None = None
     reference: EvalContext | None = None  # the retrain run on the same forget set, if given
+    # Values that several metrics share (mia_entropy feeds avg_gap), computed once per
+    # context through `memo`.
+    _memo: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.train)
@@ -229,19 +235,28 @@ class EvalContext:
                 "the forget set covers every train row, so the retain set D_r is empty",
                 hint="make a forget set smaller than the train split",
             )
-        if self.forget_class is not None and (
-            not isinstance(self.forget_class, int | np.integer)
-            or not 0 <= self.forget_class < self.num_classes
-        ):
-            raise InputError(
-                f"forget_class {self.forget_class!r} is not a class index in "
-                f"0..{self.num_classes - 1}",
-                hint="pass the index of the forgotten class, not its name",
-            )
+        if self.forget_test is not None:
+            self._check_forget_test()
         if self.manipulation is not None:
             self._check_manipulation(self.manipulation)
         if self.reference is not None:
             self._check_reference(self.reference)
+
+    def _check_forget_test(self) -> None:
+        self.forget_test = np.asarray(self.forget_test)
+        n = len(self.test)
+        # Integer row lists would silently turn into a wrong mask under astype(bool).
+        if self.forget_test.dtype != bool or self.forget_test.shape != (n,):
+            raise InputError(
+                f"forget_test must be a boolean mask of shape ({n},), got dtype "
+                f"{self.forget_test.dtype} shape {self.forget_test.shape}",
+                hint="mark the forgotten class's test images, one entry per test row",
+            )
+        if self.forget_test.all():
+            raise InputError(
+                "every test image belongs to the forgotten class, so TA is undefined",
+                hint="class-wise forgetting needs test images of other classes",
+            )
 
     def _check_manipulation(self, m: Manipulation) -> None:
         named = [m.target] if m.kind == "poison" else list(m.classes or ())
@@ -277,6 +292,14 @@ class EvalContext:
                 "the reference run was evaluated on a different test set",
                 hint="pass a retrain run on the same dataset",
             )
+        if (ref.forget_test is None) != (self.forget_test is None) or (
+            ref.forget_test is not None
+            and not np.array_equal(ref.forget_test, self.forget_test)
+        ):
+            raise InputError(
+                "the reference run splits the test set into another forget test set",
+                hint="pass a retrain run made from the same forget set",
+            )
         if ref.num_classes != self.num_classes:
             raise InputError(
                 f"the reference model has {ref.num_classes} classes, this one "
@@ -298,6 +321,23 @@ class EvalContext:
     def retain_outputs(self) -> Outputs:
         """Outputs on D_r, scored against the train labels."""
         return self.train.subset(self.retain)
+
+    @cached_property
+    def test_rest_outputs(self) -> Outputs:
+        """The test rows TA is measured on: all of them, or in class-wise forgetting those
+        outside the forget test set."""
+        return self.test if self.forget_test is None else self.test.subset(~self.forget_test)
+
+    @cached_property
+    def forget_test_outputs(self) -> Outputs | None:
+        """The forget test rows (class-wise forgetting), else None."""
+        return None if self.forget_test is None else self.test.subset(self.forget_test)
+
+    def memo(self, key: str, compute: Callable[[], float]) -> float:
+        """`compute()` on first call for `key`, the stored value afterwards."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
 
 Compute = Callable[[EvalContext], dict[str, float]]

@@ -19,7 +19,8 @@ import torch
 from unlearn_cli.artifacts import Manifest, Workspace, check_name, save_table
 from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, PreparedSplit, load_split
-from unlearn_cli.errors import InputError
+from unlearn_cli.errors import ArtifactError, InputError
+from unlearn_cli.forget.kinds import FINE_KEY
 from unlearn_cli.metrics import EvalContext, Manipulation, Outputs, compute_metrics, per_sample_table
 from unlearn_cli.steps.common import dataset_of, load_weights, view_loader
 from unlearn_cli.steps.views import TrainingView, training_view
@@ -70,6 +71,23 @@ def forget_of(ws: Workspace, run: Manifest, explicit: str | None) -> Manifest:
     return ws.read("forget-set", ws.abs(own.path))
 
 
+def forget_test_mask(forget: Manifest, test: PreparedSplit) -> np.ndarray | None:
+    """The test images of what a class-wise forget set forgets (SPEC §4.1): the class's, or
+    the fine class's on a superclass dataset, as NatMU splits its test set. None otherwise."""
+    config = forget.config
+    if config.get("forget_class") is not None:
+        return test.labels == int(config["forget_class"])
+    if config.get("forget_subclass") is not None:
+        if FINE_KEY not in test.extra:
+            raise ArtifactError(f"the test split has no {FINE_KEY} for sub-class forget set {forget.name}",
+                                hint="re-run prepare-data for this superclass dataset with --force")
+        return test.extra[FINE_KEY] == int(config["forget_subclass"])
+    if config.get("kind") == "subclass":
+        raise ArtifactError(f"sub-class forget set {forget.name} does not record its fine class",
+                            hint="re-make it with make-forget-set --force")
+    return None
+
+
 class _Evaluator:
     """Runs models over the splits of one dataset and forget set (data loaded once)."""
 
@@ -83,7 +101,7 @@ class _Evaluator:
         self.train = DeviceSplit.from_numpy(train.images, train.labels, device)
         self.test = DeviceSplit.from_numpy(test.images, test.labels, device)
         self.test_labels = test.labels.astype(np.int64)
-        self.forget_class = forget.config.get("forget_class")
+        self.forget_test = forget_test_mask(forget, test)
         manipulation = self.view.manipulation
         self.manipulation = None
         if manipulation:
@@ -113,7 +131,7 @@ class _Evaluator:
             test=Outputs(test_logits.numpy(), self.test_labels),
             test_triggered=triggered,
             num_classes=self.info.num_classes,
-            forget_class=self.forget_class,
+            forget_test=self.forget_test,
             manipulation=self.manipulation,
             seed=seed,
             wall_seconds=run.summary.get("wall_seconds"),

@@ -33,6 +33,7 @@ from unlearn_cli.forget import (
     manipulate,
     resolve_params,
 )
+from unlearn_cli.forget.kinds import FINE_KEY
 from unlearn_cli.forget.table import indices_to_mask
 from unlearn_cli.steps.common import dataset_of, load_weights, view_loader
 from unlearn_cli.steps.views import TrainingView, training_view
@@ -191,6 +192,10 @@ def _selected(ws: Workspace, info: DatasetInfo, train, model: Manifest | None,
     base_view.forget = indices_to_mask(indices, len(train))
     config = {"kind": kind.name, "params": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(params).items()},
               "manipulation": base_view.manipulation}
+    # What evaluate needs to split the test side (SPEC §4.1): the forgotten class, or the
+    # forgotten fine class of a superclass dataset.
     if kind.name == "class":
         config["forget_class"] = int(np.unique(train.labels[indices])[0])
+    if kind.name == "subclass":
+        config["forget_subclass"] = int(np.unique(train.extra[FINE_KEY][indices])[0])
     return base_view, config
