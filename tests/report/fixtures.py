@@ -1,0 +1,126 @@
+"""Hand-made provenance chains for report tests: dataset → model → forget set → unlearned
+run → evaluation, written with the artifacts API in the shapes the steps write, with metric
+values chosen by the test (so every mean and std can be computed by hand).
+
+Only the evaluations' own files are real (the report verifies them); weights and data files
+are never read by a report, so they are not written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from unlearn_cli.artifacts import Manifest, Workspace, save_table
+
+ARCH = {"name": "cnn", "width": 0.5, "channels": 1, "image_size": 8, "num_classes": 10}
+
+
+@dataclass
+class Chain:
+    """Builds manifests in one workspace; each call returns the written Manifest."""
+
+    ws: Workspace
+
+    def _write(self, manifest: Manifest) -> Manifest:
+        self.ws.write(manifest)
+        return manifest
+
+    def dataset(self, name: str = "digits") -> Manifest:
+        existing = self.ws.manifest_path("dataset", name)
+        if existing.exists():
+            return self.ws.read("dataset", name, verify=False)
+        return self._write(Manifest(kind="dataset", name=name, config={"name": name},
+                                    summary={"train_size": 1437, "test_size": 360}))
+
+    def model(self, *, dataset: str = "digits", seed: int = 0, arch: dict | None = None,
+              manipulation: Manifest | None = None, name: str | None = None) -> Manifest:
+        data = self.dataset(dataset)
+        architecture = {**ARCH, **(arch or {})}
+        name = name or f"{dataset}-{architecture['name']}-w{architecture['width']:g}-s{seed}" + (
+            f"-{manipulation.name}" if manipulation else "")
+        parents = {"dataset": self.ws.parent_ref(data)}
+        if manipulation is not None:
+            parents["manipulation"] = self.ws.parent_ref(manipulation)
+        return self._write(Manifest(
+            kind="model", name=name, parents=parents,
+            config={"dataset": dataset, "architecture": architecture, "recipe": {"name": "fast"}, "seed": seed,
+                    "manipulation": manipulation.name if manipulation else None},
+            summary={"test_accuracy": 95.0, "wall_seconds": 3.0}))
+
+    def forget(self, model: Manifest, *, kind: str = "per", params: dict | None = None, seed: int = 0,
+               name: str | None = None) -> Manifest:
+        params = {"per": 10, "difficulty": "record"} if params is None and kind == "per" else (params or {})
+        name = name or f"{model.name}-{kind}{'-'.join(str(v) for v in params.values())}-f{seed}"
+        manipulation = None
+        if "manipulation" in model.parents:
+            manipulation = self.ws.read("forget-set", self.ws.abs(model.parents["manipulation"].path),
+                                        verify=False).config["manipulation"]
+        return self._write(Manifest(
+            kind="forget-set", name=name,
+            parents={"dataset": model.parents["dataset"], "model": self.ws.parent_ref(model)},
+            config={"kind": kind, "params": params, "manipulation": manipulation,
+                    "dataset": model.config["dataset"], "model": model.name, "seed": seed},
+            summary={"forget": 140, "retain": 1297}))
+
+    def manipulation(self, *, dataset: str = "digits", kind: str = "poison", size: int = 150, known: float = 0.5,
+                     seed: int = 0) -> Manifest:
+        data = self.dataset(dataset)
+        recorded = {"kind": kind, "size": size, "known": known}
+        if kind == "poison":
+            recorded.update(patch_size=3, target=0)
+        return self._write(Manifest(
+            kind="forget-set", name=f"{dataset}-{kind}{size}-known{known:g}-s{seed}",
+            parents={"dataset": self.ws.parent_ref(data)},
+            config={"kind": None, "params": {}, "manipulation": recorded, "dataset": dataset, "model": None,
+                    "seed": seed},
+            summary={"forget": int(size * known), "retain": 1437 - int(size * known)}))
+
+    def unlearned(self, model: Manifest, forget: Manifest, *, method: str, seed: int = 0,
+                  params: dict | None = None, training: dict | None = None, wall_seconds: float = 1.0,
+                  name: str | None = None) -> Manifest:
+        params = params or {}
+        tag = "".join(f"-{k}{v}" for k, v in params.items())
+        name = name or f"{forget.name}-{method}{tag}-u{seed}"
+        return self._write(Manifest(
+            kind="unlearned", name=name,
+            parents={"model": self.ws.parent_ref(model), "forget": self.ws.parent_ref(forget)},
+            config={"method": method, "preset": None, "params": params, "seed": seed, "model": model.name,
+                    "forget": forget.name, "dataset": model.config["dataset"],
+                    "architecture": model.config["architecture"],
+                    "training": training or {"optimizer": {"name": "adamw", "lr": 1e-3}, "epochs": 5,
+                                             "batch_size": 128, "device": "cpu"}},
+            summary={"wall_seconds": wall_seconds, "steps": 50, "epochs": 5, "final_loss": 0.1}))
+
+    def evaluation(self, run: Manifest, forget: Manifest, values: dict[str, float], *,
+                   reference: Manifest | None = None, name: str | None = None,
+                   tool_version: str | None = None) -> Manifest:
+        name = name or (run.name if run.kind == "unlearned" else f"{run.name}--{forget.name}")
+        method = run.config.get("method", "original") if run.kind == "unlearned" else "original"
+        paths = {"metrics": self.ws.table_path("evaluation", name, "metrics"),
+                 "samples": self.ws.table_path("evaluation", name, "samples")}
+        n = len(values)
+        save_table(paths["metrics"], pa.table({
+            "run": [run.name] * n, "method": [method] * n,
+            "seed": pa.array([int(run.config.get("seed", 0))] * n, pa.int64()),
+            "forget_set": [forget.name] * n, "metric": list(values),
+            "value": pa.array(list(values.values()), pa.float64())}))
+        save_table(paths["samples"], pa.table({"split": ["forget"], "index": pa.array([0], pa.int64())}))
+        parents = {"run": self.ws.parent_ref(run), "forget": self.ws.parent_ref(forget)}
+        if reference is not None:
+            parents["reference"] = self.ws.parent_ref(reference)
+        manifest = Manifest(
+            kind="evaluation", name=name, parents=parents,
+            config={"run": run.name, "run_kind": run.kind, "method": method, "forget": forget.name,
+                    "reference": reference.name if reference else None, "metrics": None, "seed": 0,
+                    "dataset": run.config["dataset"]},
+            files={role: self.ws.file_ref(path) for role, path in paths.items()},
+            summary=dict(values))
+        if tool_version is not None:
+            manifest.tool_version = tool_version
+        return self._write(manifest)
+
+
+def files_under(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}

@@ -1,0 +1,84 @@
+"""summary.md: per setting, a paper-style table of mean ± std with the best value marked,
+the metrics' directions once under it, and notes on anything a reader must know."""
+
+from __future__ import annotations
+
+import math
+
+from unlearn_cli.report.directions import direction_of
+from unlearn_cli.report.summary import Cell, Section
+
+NO_STD = "–"  # a single run has no spread; never print NaN
+
+LEGEND = (
+    "Each cell is the mean ± sample standard deviation (n − 1) over a method's runs, which differ "
+    f"only in their seeds; {NO_STD} where a method has a single run; n is the number of runs. "
+    "**Bold** marks the best unlearning method per column (retrain, the yardstick, and the original "
+    "model are not ranked; a column is ranked when two or more methods have a value)."
+)
+
+
+def format_number(value: float, unit: str) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if unit in ("%", "points"):
+        return f"{value:.2f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
+
+
+def format_cell(cell: Cell | None, metric: str) -> str:
+    """'mean ± std', '–' for the std of one run, '' for no value."""
+    if cell is None:
+        return ""
+    unit = direction_of(metric).unit
+    std = NO_STD if math.isnan(cell.std) else format_number(cell.std, unit)
+    return f"{format_number(cell.mean, unit)} ± {std}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def directions_line(section: Section) -> str:
+    parts = []
+    for metric in section.metrics:
+        direction = direction_of(metric)
+        unit = f" ({direction.unit})" if direction.unit else ""
+        parts.append(f"`{metric}`{unit} {direction.text}")
+    return "Directions: " + "; ".join(parts) + "."
+
+
+def section_markdown(section: Section, number: int, plots: list[str]) -> str:
+    header = ["method", "n", *section.metrics]
+    lines = [f"## {number}. {_escape(section.setting.label)}", "",
+             "| " + " | ".join(_escape(h) for h in header) + " |",
+             "|" + "|".join([":---", "---:"] + ["---:"] * len(section.metrics)) + "|"]
+    for row in section.rows:
+        cells = []
+        for metric in section.metrics:
+            text = format_cell(row.cells.get(metric), metric)
+            cells.append(f"**{text}**" if text and row.label in section.best.get(metric, ()) else text)
+        lines.append("| " + " | ".join([_escape(row.label), str(len(row.runs)), *cells]) + " |")
+    lines += ["", directions_line(section)]
+    if section.notes:
+        lines += ["", "Notes:", *[f"- {note}" for note in section.notes]]
+    if plots:
+        lines += ["", *[f"![{name}]({name})" for name in plots]]
+    return "\n".join(lines)
+
+
+def report_markdown(name: str, sections: list[Section], plots: dict[int, list[str]],
+                    extra_plots: list[str]) -> str:
+    """The whole summary.md. `plots` maps a section's index to its own plots; `extra_plots`
+    are the figures that span several settings (corrective sweeps, over-forgetting)."""
+    runs = sum(len(row.runs) for section in sections for row in section.rows)
+    parts = [f"# Report {name}", "",
+             f"{len(sections)} setting{'s' if len(sections) != 1 else ''}, {runs} evaluated run{'s' if runs != 1 else ''}. "
+             + LEGEND]
+    for index, section in enumerate(sections):
+        parts += ["", section_markdown(section, index + 1, plots.get(index, []))]
+    if extra_plots:
+        parts += ["", "## Across settings", "", *[f"![{name}]({name})" for name in extra_plots]]
+    return "\n".join(parts) + "\n"
