@@ -8,6 +8,8 @@ evaluations and whose files are those outputs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,17 +70,15 @@ def _input_refs(ws: Workspace, options: ReportOptions) -> list[str]:
 
 
 def _read_evaluation(ws: Workspace, ref: str) -> Manifest:
-    path = Path(ref).expanduser()
-    existing = next((p for p in (path, ws.root / path) if p.is_file()), None)
-    if existing is not None and existing.suffix != ".json":
+    path = ws.find("evaluation", ref)
+    if path.suffix != ".json":
         raise InputError(f"{ref} is not an evaluation manifest",
                          hint="pass manifests/evaluation/<name>.json, or the evaluation's name")
-    evaluation = ws.read("evaluation", ref)
-    assert evaluation.source is not None
-    if not evaluation.source.resolve().is_relative_to(ws.root):
+    if not path.resolve().is_relative_to(ws.root):
+        # Its files and parents are recorded relative to its own workspace, not this one.
         raise InputError(f"{ref} is outside workspace {ws.root}",
                          hint="pass --workspace <the folder that holds it>")
-    return evaluation
+    return ws.read("evaluation", path)
 
 
 def _read_evaluations(ws: Workspace, refs: list[str]) -> list[Manifest]:
@@ -105,6 +105,20 @@ def _previous_files(ws: Workspace, name: str, folder: Path) -> set[Path]:
     return {path for path in paths if path.parent == folder.resolve()}
 
 
+@contextmanager
+def _removing_empty(folder: Path) -> Iterator[None]:
+    """On failure, also remove the report folder (and reports/) if nothing else is in them."""
+    try:
+        yield
+    except BaseException:
+        for path in (folder, folder.parent):
+            try:
+                path.rmdir()
+            except OSError:
+                break
+        raise
+
+
 def report(ws: Workspace, options: ReportOptions) -> ReportResult:
     evaluations = _read_evaluations(ws, _input_refs(ws, options))
     records = [read_record(ws, evaluation) for evaluation in evaluations]
@@ -124,7 +138,7 @@ def report(ws: Workspace, options: ReportOptions) -> ReportResult:
              **{plot.filename: folder / plot.filename for plot in plots}}
     stale = _previous_files(ws, name, folder) if options.force else set()
 
-    with ws.replacing("report", name, paths.values()):
+    with _removing_empty(folder), ws.replacing("report", name, paths.values()):
         atomic_write_bytes(paths[SUMMARY_MD], markdown.encode())
         save_table(paths[SUMMARY_PARQUET], long_table(sections))
         for plot in plots:
