@@ -31,11 +31,54 @@ def _metrics() -> list[tuple[str, str]]:
     return [(name, metric.description) for name, metric in METRICS.items()]
 
 
+def _methods() -> list[tuple[str, str]]:
+    from unlearn_cli.methods import METHODS
+    from unlearn_cli.params import describe_fields
+
+    rows = []
+    for name, spec in METHODS.items():
+        fields = describe_fields(spec.params)
+        params = "; ".join(f"{key} ({kind}) = {default!r}" for key, kind, default in fields) or "none"
+        training = _recipe_line(spec)
+        rows.append((name, f"{spec.description}. Params: {params}. Training: {training}."))
+    return rows
+
+
+def _recipe_line(spec) -> str:
+    if not spec.trains:
+        return "none (no optimiser steps)"
+    if spec.recipe is None or callable(spec.recipe):
+        return "the model's own pretraining recipe" + (" (EU-k: 1000 steps)" if spec.name == "retrain" else "")
+    r = spec.recipe
+    length = f"{r.epochs} epochs" if r.epochs is not None else f"{r.steps} steps"
+    wd = f", wd {r.optimizer.weight_decay:g}" if r.optimizer.weight_decay else ""
+    return f"{r.optimizer.name} lr {r.optimizer.lr:g}{wd}, batch {r.batch_size}, {length}, {r.schedule.name} lr"
+
+
+def _presets() -> list[tuple[str, str]]:
+    from unlearn_cli.methods.presets import PRESETS
+
+    rows = []
+    for name, preset in PRESETS.items():
+        per_method = []
+        for method, entry in preset.methods.items():
+            values = {**{k: (v.name if hasattr(v, "name") and not isinstance(v, str) else v)
+                         for k, v in entry.recipe.items()}, **entry.params}
+            text = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+            if entry.with_k:
+                text += " (with k: " + ", ".join(f"{k}={v}" for k, v in entry.with_k.items()) + ")"
+            per_method.append(f"{method}: {text or 'defaults'}")
+        rows.append((name, f"{preset.setting}. " + "; ".join(per_method)))
+    return rows
+
+
 CATALOGS: dict[str, Callable[[], list[tuple[str, str]]]] = {
     "datasets": _datasets,
     "models": _models,
     "forget-kinds": _forget_kinds,
     "metrics": _metrics,
+    "methods": _methods,
+    "presets": _presets,
 }
 
 

@@ -9,16 +9,20 @@ from unlearn_cli import __version__
 from unlearn_cli.data.sources import DATASETS
 from unlearn_cli.errors import DataError, UnknownNameError
 from unlearn_cli.forget import FORGET_KINDS
+from unlearn_cli.methods import METHODS
+from unlearn_cli.methods.presets import PRESETS
 from unlearn_cli.metrics import METRICS
 from unlearn_cli.models import MODELS
 from unlearn_cli.steps import prepare_data as prepare_step
 
-SUBCOMMANDS = ["prepare-data", "pretrain", "make-forget-set", "evaluate", "ls"]
+SUBCOMMANDS = ["prepare-data", "pretrain", "make-forget-set", "unlearn", "evaluate", "report", "ls"]
 REGISTRIES = {
     "datasets": DATASETS,
     "models": MODELS,
     "forget-kinds": FORGET_KINDS,
     "metrics": METRICS,
+    "methods": METHODS,
+    "presets": PRESETS,
 }
 
 

@@ -165,5 +165,10 @@ def test_manipulation_must_be_a_manipulation_of_this_dataset(trained_ws, cli, tm
     assert cli("prepare-data", "--dataset", "cifar10", "--source", str(write_cifar10(tmp_path / "c"))).exit_code == 0
     assert cli("make-forget-set", "--dataset", "cifar10", "--manipulation", "poison", "--size", "4",
                "--name", "c10poison").exit_code == 0
-    assert_one_line_error(cli("pretrain", "--epochs", "1", "--name", "x", "--manipulation", "c10poison"),
+    assert_one_line_error(cli("pretrain", "--dataset", "digits", "--epochs", "1", "--name", "x",
+                              "--manipulation", "c10poison"),
                           "made for another dataset than digits")
+    # Without --dataset, the manipulation names its own dataset.
+    result = cli("pretrain", "--epochs", "1", "--width", "0.25", "--name", "y", "--manipulation", "c10poison")
+    assert result.exit_code == 0, result.stderr
+    assert trained_ws.read("model", "y").config["dataset"] == "cifar10"

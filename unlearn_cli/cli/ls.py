@@ -17,6 +17,8 @@ class Listing(str, Enum):
     models = "models"
     forget_kinds = "forget-kinds"
     metrics = "metrics"
+    methods = "methods"
+    presets = "presets"
 
 
 def ls(
@@ -24,7 +26,7 @@ def ls(
 ) -> None:
     """List registered names, one per line on stdout (a description table on stderr).
 
-    Example: unlearn ls datasets
+    Example: unlearn ls methods
     """
     rows = catalog(what.value)
     table = Table(title=what.value, show_header=True, header_style="bold")

@@ -9,12 +9,13 @@ import typer
 
 from unlearn_cli.cli.options import DeviceOption, ForceOption, SeedOption, WorkspaceOption, workspace
 from unlearn_cli.cli.output import emit_path
+from unlearn_cli.cli.stdin import fill_from_stdin, stdin_is_pipe
 from unlearn_cli.errors import InputError
 
 
 def make_forget_set(
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Pretrained model (name or manifest path).")] = None,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset, for a manipulation made before pretraining.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Pretrained model (name, manifest path, or - for stdin).")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset, for a manipulation made before pretraining (or - for stdin).")] = None,
     per: Annotated[Optional[int], typer.Option("--per", help="1|10: random %, class-balanced; 101|110: hardest 1 %/10 %.")] = None,
     difficulty: Annotated[str, typer.Option("--difficulty", help="Hardest sets rank by the pretrain 'record' or by 'confidence'.")] = "record",
     fraction: Annotated[Optional[float], typer.Option("--fraction", help="A random fraction in (0, 1).")] = None,
@@ -38,12 +39,18 @@ def make_forget_set(
 
     Example: unlearn make-forget-set --model cifar10-resnet18-s0 --per 110
 
+    In a pipe: unlearn pretrain --dataset cifar10 --model resnet18 | unlearn make-forget-set --per 10
+
     Corrective setting:
     unlearn make-forget-set --dataset cifar10 --manipulation poison --size 500 --known 0.5
     """
     from unlearn_cli.steps.forget_set import ForgetSetOptions, ManipulationOptions
     from unlearn_cli.steps.forget_set import make_forget_set as run
 
+    upstream = fill_from_stdin({"--model": model, "--dataset": dataset},
+                               {"--model": ("model",), "--dataset": ("dataset",)},
+                               read=model is None and dataset is None and stdin_is_pipe())
+    model, dataset = upstream["--model"], upstream["--dataset"]
     chosen: dict[str, dict[str, Any]] = {}
     if per is not None:
         chosen["per"] = {"per": per, "difficulty": difficulty}

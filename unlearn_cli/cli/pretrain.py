@@ -8,10 +8,11 @@ import typer
 
 from unlearn_cli.cli.options import DeviceOption, ForceOption, SeedOption, WorkspaceOption, workspace
 from unlearn_cli.cli.output import emit_path
+from unlearn_cli.cli.stdin import fill_from_stdin, stdin_is_pipe
 
 
 def pretrain(
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Prepared dataset (name or manifest path).")] = "digits",
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Prepared dataset (name, manifest path, or - for stdin; default: digits, or the manipulation's dataset).")] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Architecture (see `unlearn ls models`).")] = "cnn",
     recipe: Annotated[str, typer.Option("--recipe", help="Training recipe: natmu, corrective or fast.")] = "fast",
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the recipe's epochs.")] = None,
@@ -23,7 +24,7 @@ def pretrain(
     width: Annotated[float, typer.Option("--width", help="Channel-width multiplier (e.g. 0.25 for tiny models).")] = 1.0,
     device: DeviceOption = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Model name (default <dataset>-<model>-s<seed>).")] = None,
-    manipulation: Annotated[Optional[str], typer.Option("--manipulation", help="Train on the manipulated view of this forget-set manifest.")] = None,
+    manipulation: Annotated[Optional[str], typer.Option("--manipulation", help="Train on the manipulated view of this forget-set manifest (or - for stdin).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from its last epoch checkpoint.")] = False,
     amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="bf16 autocast (default: on with CUDA).")] = None,
     channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="channels_last memory format (default: on with CUDA).")] = None,
@@ -34,7 +35,14 @@ def pretrain(
     """Train a model from scratch; saves initial and final weights and a per-sample difficulty record.
 
     Example: unlearn pretrain --dataset cifar10 --model resnet18 --recipe natmu --seed 0
+
+    In a pipe: unlearn prepare-data --dataset cifar10 --source cifar-10-python.tar.gz | unlearn pretrain --model resnet18
     """
+    # --dataset has a default, so only a real pipe (never a file redirect) is read implicitly.
+    upstream = fill_from_stdin({"--dataset": dataset, "--manipulation": manipulation},
+                               {"--dataset": ("dataset",), "--manipulation": ("forget-set",)},
+                               read=dataset is None and manipulation is None and stdin_is_pipe(fifo_only=True))
+    dataset, manipulation = upstream["--dataset"], upstream["--manipulation"]
     from unlearn_cli.steps.pretrain import PretrainOptions
     from unlearn_cli.steps.pretrain import pretrain as run
 

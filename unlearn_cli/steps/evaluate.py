@@ -152,6 +152,21 @@ def _long_table(run: Manifest, forget: Manifest, seed: int, metrics: dict[str, f
     })
 
 
+def _check_reference_run(ws: Workspace, run: Manifest, reference: Manifest) -> None:
+    """An unlearned reference must be a retrain run from the same pretrained model: the gap
+    metrics measure the distance to *that model's* gold standard."""
+    if reference.kind != "unlearned":
+        return
+    method = reference.config.get("method")
+    if method != "retrain":
+        raise InputError(f"reference {reference.name} is a {method} run, not a retrain run",
+                         hint="pass the retrain run on the same forget set (unlearn unlearn --method retrain)")
+    run_model = run.parents.get("model") if run.kind == "unlearned" else ws.parent_ref(run)
+    if reference.parents.get("model") != run_model:
+        raise InputError(f"reference {reference.name} was retrained from another model than {run.name}",
+                         hint="pass the retrain run made from the same pretrained model")
+
+
 def evaluate(ws: Workspace, options: EvaluateOptions) -> EvaluationResult:
     run = read_run(ws, options.run)
     forget = forget_of(ws, run, options.forget)
@@ -169,6 +184,7 @@ def evaluate(ws: Workspace, options: EvaluateOptions) -> EvaluationResult:
         if ref_forget is not None and ref_forget != ws.parent_ref(forget):
             raise InputError(f"reference {reference.name} was made on another forget set than {forget.name}",
                              hint="pass a retrain run made from the same forget set")
+        _check_reference_run(ws, run, reference)
     default_name = run.name if run.kind == "unlearned" else f"{run.name}--{forget.name}"
     name = check_name(options.name or default_name)
     ws.check_new("evaluation", name, options.force)

@@ -35,11 +35,12 @@ from unlearn_cli.train.schedules import build_schedule
 log = logging.getLogger(__name__)
 
 DEFAULT_RECIPE = "fast"
+DEFAULT_DATASET = "digits"
 
 
 @dataclass(frozen=True)
 class PretrainOptions:
-    dataset: str
+    dataset: str | None  # None: the manipulation's dataset, else digits
     model: str
     recipe: str = DEFAULT_RECIPE
     epochs: int | None = None
@@ -63,16 +64,20 @@ def _resolve(ws: Workspace, options: PretrainOptions) -> tuple[Manifest, Dataset
     """Every check that can fail before long work starts."""
     if not options.width > 0:
         raise InputError(f"--width must be positive (got {options.width})", hint="e.g. --width 0.5")
-    dataset = ws.read("dataset", options.dataset)
+    manipulation = ws.read("forget-set", options.manipulation) if options.manipulation is not None else None
+    if options.dataset is not None:
+        dataset = ws.read("dataset", options.dataset)
+    elif manipulation is not None and "dataset" in manipulation.parents:
+        dataset = ws.read("dataset", ws.abs(manipulation.parents["dataset"].path))
+    else:
+        dataset = ws.read("dataset", DEFAULT_DATASET)
     info = DatasetInfo.from_manifest(dataset)
     check_model_fits(options.model, image_size=info.image_size, dataset=info.name)
     recipe = resolve_recipe(options.recipe, info.name, options.model).with_overrides(
         epochs=options.epochs, steps=options.steps, lr=options.lr, batch_size=options.batch_size,
         weight_decay=options.weight_decay)
     name = check_name(options.name or f"{info.name}-{options.model}-s{options.seed}")
-    manipulation = None
-    if options.manipulation is not None:
-        manipulation = ws.read("forget-set", options.manipulation)
+    if manipulation is not None:
         if not manipulation.config.get("manipulation"):
             raise InputError(f"{manipulation.source} is a forget set without a manipulation",
                              hint="make one with make-forget-set --manipulation poison|interclass|labelswap")
