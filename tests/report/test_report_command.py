@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import assert_one_line_error
 from tests.report.fixtures import Chain, files_under
-from unlearn_cli.artifacts import load_table
+from unlearn_cli.artifacts import atomic_path, load_table
 from unlearn_cli.cli.app import app
 from unlearn_cli.steps import report as report_step
 
@@ -198,8 +198,10 @@ def test_nothing_is_left_behind_when_a_plot_fails(cli, chain, monkeypatch):
     basic(chain)
 
     def broken(plot, path):
-        path.write_bytes(b"half a png")
-        raise RuntimeError("disk full")
+        # As the real save_plot writes: through atomic_path, failing half-way.
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(b"half a png")
+            raise RuntimeError("disk full")
 
     monkeypatch.setattr(report_step, "save_plot", broken)
     result = cli("report", "--all", "--name", "r")

@@ -75,8 +75,8 @@ DIRECTIONS: dict[str, Direction] = {
     # The registry says "higher = more forgotten"; over-forgetting a random forget set is as
     # wrong as under-forgetting it, so, as for mia_entropy, retrain's value is the mark.
     "mia_confidence": Direction(RETRAIN, PERCENT),
-    "mia_confidence_spread": Direction(NONE, "points", note="range of mia_confidence over member draws "
-                                                            "(how much it means)"),
+    "mia_confidence_spread": Direction(NONE, "points", note="information: how far mia_confidence moves "
+                                                            "over member draws"),
     "mia_loss": Direction(TARGET, PERCENT, target=50.0),
     "avg_gap": Direction(LOWER, "points"),
     "tow": Direction(HIGHER, ""),

@@ -14,7 +14,8 @@ LEGEND = (
     "Each cell is the mean ± sample standard deviation (n − 1) over a method's runs, which differ "
     f"only in their seeds; {NO_STD} where a method has a single run; n is the number of runs. "
     "**Bold** marks the best unlearning method per column (retrain, the yardstick, and the original "
-    "model are not ranked; a column is ranked when two or more methods have a value)."
+    "model are not ranked; a column is marked only when two or more methods have a value and "
+    "not all of them tie)."
 )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,9 @@ RETRAIN_COLOR = "black"
 ORIGINAL_COLOR = "0.65"
 PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
            "tab:olive", "tab:cyan", "navy", "darkgoldenrod", "teal", "crimson", "slategray")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 CORRECTIVE_METRICS = ("acc_corr", "attack_success")
+FRONTIER_SIZE = (7.5, 5.0)
 
 
 @dataclass(frozen=True)
@@ -55,11 +58,16 @@ def slug(text: str) -> str:
 
 
 class _Colors:
-    """One colour per method label across every figure of a report."""
+    """One colour (and, for lines and points, one marker) per method label across every
+    figure of a report, so coinciding lines stay tellable apart."""
 
     def __init__(self, sections: list[Section]) -> None:
         labels = sorted({row.label for s in sections for row in s.rows if row.method not in (RETRAIN, ORIGINAL)})
         self._colors = {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
+        self._markers = {label: MARKERS[(i + 1) % len(MARKERS)] for i, label in enumerate(labels)}
+
+    def marker(self, row: Row) -> str:
+        return self._markers.get(row.label, MARKERS[0])
 
     def __call__(self, row: Row) -> str:
         if row.method == RETRAIN:
@@ -67,6 +75,17 @@ class _Colors:
         if row.method == ORIGINAL:
             return ORIGINAL_COLOR
         return self._colors[row.label]
+
+
+def _axis_label(metric: str, width: int = 44) -> str:
+    """The metric, its unit and its direction, wrapped to fit beside a small panel."""
+    return textwrap.fill(direction_of(metric).axis_label(metric), width)
+
+
+def _wrap(text: str, inches: float, fontsize: float) -> str:
+    """Wrap a title to the figure's width (about 0.6 em per character), each line apart."""
+    width = max(20, int(inches * 72 / (0.6 * fontsize)))
+    return "\n".join(textwrap.fill(line, width) for line in text.splitlines())
 
 
 def _std(value: float) -> float:
@@ -83,7 +102,6 @@ def _retrain_line(ax: Axes, section: Section, metric: str, horizontal: bool = Tr
 
 def _bars(ax: Axes, section: Section, metric: str, colors: _Colors, title: str) -> None:
     """One bar per method (mean, error bar = std over seeds), retrain's value as a line."""
-    direction = direction_of(metric)
     labels = [row.label for row in section.rows]
     for x, row in enumerate(section.rows):
         cell = row.cells.get(metric)
@@ -95,7 +113,7 @@ def _bars(ax: Axes, section: Section, metric: str, colors: _Colors, title: str) 
     _retrain_line(ax, section, metric)
     ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=7)
     ax.set_title(title, fontsize=9)
-    ax.set_ylabel(direction.axis_label(metric), fontsize=7)
+    ax.set_ylabel(_axis_label(metric), fontsize=7)
     ax.tick_params(axis="y", labelsize=7)
     ax.set_xlabel("method", fontsize=7)
 
@@ -108,6 +126,7 @@ def _metrics_plot(index: int, section: Section, colors: _Colors, name: str) -> P
     metrics = _plotted_metrics(section)
     cols = min(PANEL_COLUMNS, len(metrics))
     rows = math.ceil(len(metrics) / cols)
+    size = (3.4 * cols, 3.0 * rows + 0.7)
 
     def draw(fig: Figure) -> None:
         axes = fig.subplots(rows, cols, squeeze=False)
@@ -115,10 +134,10 @@ def _metrics_plot(index: int, section: Section, colors: _Colors, name: str) -> P
             _bars(ax, section, metric, colors, metric)
         for ax in list(axes.flat)[len(metrics):]:
             ax.set_visible(False)
-        fig.suptitle(f"{section.setting.label}\nmean ± std over seeds per method; dashed line: retrain",
-                     fontsize=11)
+        fig.suptitle(_wrap(f"{section.setting.label}\nmean ± std over seeds per method; dashed line: retrain",
+                           size[0], 11), fontsize=11)
 
-    return Plot(name, (3.4 * cols, 3.0 * rows + 0.7), draw, index)
+    return Plot(name, size, draw, index)
 
 
 def _frontier_plot(index: int, section: Section, colors: _Colors, name: str) -> Plot | None:
@@ -132,7 +151,7 @@ def _frontier_plot(index: int, section: Section, colors: _Colors, name: str) -> 
             t, gap = row.cells["wall_seconds"], row.cells["avg_gap"]
             # A log axis cannot draw an error bar below zero: clip the lower arm.
             low = min(_std(t.std), t.mean * 0.999)
-            ax.errorbar(t.mean, gap.mean, xerr=[[low], [_std(t.std)]], yerr=_std(gap.std), fmt="o",
+            ax.errorbar(t.mean, gap.mean, xerr=[[low], [_std(t.std)]], yerr=_std(gap.std), fmt=colors.marker(row),
                         color=colors(row), capsize=3, markersize=7, label=row.label)
         retrain = section.retrain
         if retrain is not None and "wall_seconds" in retrain.cells:
@@ -141,12 +160,12 @@ def _frontier_plot(index: int, section: Section, colors: _Colors, name: str) -> 
         ax.set_xscale("log")
         ax.set_ylim(bottom=0)  # a gap's scale starts at 0 (= retrain's own numbers)
         ax.set_xlabel("wall-clock seconds of the unlearning run (log scale; lower = cheaper)", fontsize=9)
-        ax.set_ylabel(direction_of("avg_gap").axis_label("avg_gap"), fontsize=9)
-        ax.set_title(f"Cost vs. quality: {section.setting.label}", fontsize=10)
+        ax.set_ylabel(_axis_label("avg_gap", 60), fontsize=9)
+        ax.set_title(_wrap(f"Cost vs. quality: {section.setting.label}", FRONTIER_SIZE[0], 10), fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="best")
 
-    return Plot(name, (7.5, 5.0), draw, index)
+    return Plot(name, FRONTIER_SIZE, draw, index)
 
 
 def _corrective_plots(sections: list[Section], colors: _Colors, taken: set[str]) -> list[Plot]:
@@ -175,14 +194,15 @@ def _corrective_plots(sections: list[Section], colors: _Colors, taken: set[str])
                 for label, pts in lines.items():
                     row = pts[0][3]
                     ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts],
-                                marker="o", capsize=3, color=colors(row), label=label,
+                                marker=colors.marker(row), capsize=3, color=colors(row), label=label, alpha=0.85,
                                 linestyle="--" if row.method in (RETRAIN, ORIGINAL) else "-")
                 ax.set_xlabel("known fraction of the manipulated samples (given to the unlearner)", fontsize=8)
-                ax.set_ylabel(direction_of(metric).axis_label(metric), fontsize=8)
+                ax.set_ylabel(_axis_label(metric, 60), fontsize=8)
                 ax.set_title(metric, fontsize=10)
                 ax.grid(True, alpha=0.3)
                 ax.legend(fontsize=7, loc="best")
-            fig.suptitle(f"Corrective unlearning: {title}\nmean ± std over seeds", fontsize=10)
+            fig.suptitle(_wrap(f"Corrective unlearning: {title}\nmean ± std over seeds", fig.get_figwidth(), 10),
+                         fontsize=10)
 
         name = _unique(f"corrective-{slug(f'{dataset}-{model}-{manipulation}-{forget}')}.png", taken)
         plots.append(Plot(name, (6.0 * len(metrics), 4.6), draw, None))
@@ -207,11 +227,12 @@ def _overforgetting_plots(sections: list[Section], colors: _Colors, taken: set[s
         def draw(fig: Figure, panels: list[Section] = panels, context: str = context) -> None:
             axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
             for ax, section in zip(axes, panels):
-                _bars(ax, section, "FA", colors, f"forget {section.setting.forget}")
-                ax.legend(fontsize=7, loc="best")
-            fig.suptitle(f"Over-forgetting: FA per method beside retrain's ({context})\n"
-                         "mean ± std over seeds; below the dashed line = forgot more than retraining",
-                         fontsize=10)
+                retrain = section.retrain
+                value = f" (retrain FA {retrain.cells['FA'].mean:.1f} %)" if retrain and "FA" in retrain.cells else ""
+                _bars(ax, section, "FA", colors, f"forget {section.setting.forget}{value}")
+            fig.suptitle(_wrap(f"Over-forgetting: FA per method beside retrain's ({context})\n"
+                               "mean ± std over seeds; below the dashed line = forgot more than retraining",
+                               fig.get_figwidth(), 10), fontsize=10)
 
         name = _unique(f"overforgetting-{slug(context)}.png", taken)
         plots.append(Plot(name, (4.4 * len(panels), 4.4), draw, None))
