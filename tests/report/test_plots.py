@@ -24,7 +24,7 @@ def every_kind_of_setting(chain: Chain) -> None:
                 run = chain.unlearned(model, forget, method=method, wall_seconds=t + seed)
                 chain.evaluation(run, forget, {"FA": fa + seed, "TA": 93.0, "avg_gap": abs(fa - 85) / 4},
                                  reference=retrain)
-    for known in (0.2, 0.6, 1.0):
+    for known in (0.2, 1.0):
         manipulation = chain.manipulation(known=known)
         model = chain.model(manipulation=manipulation)
         retrain = chain.unlearned(model, manipulation, method="retrain", wall_seconds=30.0)
@@ -44,9 +44,9 @@ def test_each_plot_is_a_non_blank_png_of_its_planned_size(chain):
     plots = plan_plots(sections)
     kinds = sorted({plot.filename.split("-")[0] for plot in plots})
     assert kinds == ["corrective", "frontier", "metrics", "overforgetting"]
-    # One metrics figure per setting (2 selections + 3 known fractions), one corrective
+    # One metrics figure per setting (2 selections + 2 known fractions), one corrective
     # figure for the sweep, one over-forgetting figure for the random/hardest pair.
-    assert sum(p.filename.startswith("metrics-") for p in plots) == 5
+    assert sum(p.filename.startswith("metrics-") for p in plots) == 4
     assert sum(p.filename.startswith("corrective-") for p in plots) == 1
     assert sum(p.filename.startswith("overforgetting-") for p in plots) == 1
     for plot in plots:
@@ -60,6 +60,9 @@ def test_each_plot_is_a_non_blank_png_of_its_planned_size(chain):
         # Axes, text and bars or lines cover a few % of the canvas and use many colours.
         assert 0.02 < not_white < 0.6, (plot.filename, not_white)
         assert colours > 20, (plot.filename, colours)
+        # Data, not just axes and text (which are black and grey): coloured bars, points, lines.
+        coloured = ((pixels.max(axis=2) - pixels.min(axis=2)) > 80).mean()
+        assert coloured > 0.002, (plot.filename, coloured)
 
 
 def test_plots_that_do_not_apply_are_not_drawn(chain):
