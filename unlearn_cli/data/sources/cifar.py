@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from unlearn_cli.data.sources.archive import ArchiveLimits
 from unlearn_cli.data.sources.base import (
     DATASETS,
     DatasetSource,
@@ -42,6 +43,11 @@ CIFAR100_DOWNLOAD = DownloadSpec(
     filename="cifar-100-python.tar.gz",
     md5="eb9058c3a382ffc7106e4002c42a8d85",
 )
+
+# What a CIFAR archive may inflate to: the official ones hold ~186 MB in 8 or 4 files (the
+# largest, CIFAR-100's train, 155 MB). Anything far beyond is not CIFAR, and a tar is read
+# whole into memory, so this bounds the memory an archive can take.
+CIFAR_LIMITS = ArchiveLimits(max_total_bytes=512 << 20, max_member_bytes=256 << 20, max_members=1000)
 
 _CIFAR10_FOLDER = "cifar-10-batches-py"
 _CIFAR10_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
@@ -139,7 +145,7 @@ def _concat(batches: list[_Batch]) -> _Batch:
 def read_cifar10(path: Path | None) -> RawDataset:
     """CIFAR-10 from `cifar-10-python.tar.gz`, `cifar-10-batches-py/` or its parent."""
     source = require_path(path, "cifar10")
-    with open_source(source) as tree:
+    with open_source(source, CIFAR_LIMITS) as tree:
         prefix = _locate(tree, _CIFAR10_FOLDER, _CIFAR10_FILES, CIFAR10_DOWNLOAD.filename)
         meta, where = _load_dict(tree, join(prefix, "batches.meta"))
         class_names = _names(meta, "label_names", where)
@@ -167,7 +173,7 @@ class _Cifar100:
 
 def _read_cifar100_source(path: Path | None, dataset: str) -> _Cifar100:
     source = require_path(path, dataset)
-    with open_source(source) as tree:
+    with open_source(source, CIFAR_LIMITS) as tree:
         prefix = _locate(tree, _CIFAR100_FOLDER, _CIFAR100_FILES, CIFAR100_DOWNLOAD.filename)
         meta, where = _load_dict(tree, join(prefix, "meta"))
         fine_names = _names(meta, "fine_label_names", where)

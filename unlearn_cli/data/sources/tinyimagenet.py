@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from unlearn_cli.data.sources.archive import ArchiveLimits
 from unlearn_cli.data.sources.base import (
     DATASETS,
     DatasetSource,
@@ -26,6 +27,7 @@ from unlearn_cli.data.sources.base import (
     require_path,
 )
 from unlearn_cli.data.sources.locate import find_root, open_source
+from unlearn_cli.data.sources.npy import read_npy
 from unlearn_cli.data.sources.tree import SourceTree, join
 from unlearn_cli.errors import DataError
 
@@ -37,6 +39,10 @@ TINYIMAGENET_DOWNLOAD = DownloadSpec(
     filename="tiny-imagenet-200.zip",
     md5="90528d7ca1a48142e341f4ef8d21d0de",
 )
+
+# What a Tiny-ImageNet archive may inflate to: the official zip holds ~120 000 small files
+# (~0.3 GB); NatMU's .npy layout ~1.35 GB, its train_data.npy alone 1.23 GB.
+TINYIMAGENET_LIMITS = ArchiveLimits(max_total_bytes=2 << 30, max_member_bytes=3 << 29, max_members=200_000)
 
 _FOLDER = "tiny-imagenet-200"
 _NATMU_FILES = ("train_data.npy", "train_label.npy", "val_data.npy", "val_label.npy")
@@ -50,7 +56,7 @@ _CORRUPT = "the file is corrupt or not from Tiny-ImageNet; re-download it"
 def read_tinyimagenet(path: Path | None) -> RawDataset:
     """Tiny-ImageNet from the official layout (folder, its parent, or zip) or NatMU's."""
     source = require_path(path, "tinyimagenet")
-    with open_source(source) as tree:
+    with open_source(source, TINYIMAGENET_LIMITS) as tree:
         official = find_root(tree, (_FOLDER, ""), "wnids.txt")
         natmu = find_root(tree, ("",), _NATMU_FILES[0])
         # NatMU folders may carry a wnids.txt for names, but never the train/ tree.
@@ -222,15 +228,13 @@ def _load_npy(tree: SourceTree, name: str) -> np.ndarray:
     where = tree.describe(name)
     try:
         with tree.open(name) as f:
-            # allow_pickle=False: an object array would be a pickle, i.e. code on load.
-            arr = np.load(f, allow_pickle=False)
+            # Never np.load: it allocates whatever shape the header declares, and an
+            # object array would be a pickle, i.e. code on load.
+            return read_npy(f)
     except DataError:
         raise
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"{where}: not a readable .npy array ({exc})", hint=_CORRUPT) from None
-    if not isinstance(arr, np.ndarray):
-        raise DataError(f"{where}: expected a .npy array, got an .npz archive", hint=_CORRUPT)
-    return arr
 
 
 def _natmu_split(tree: SourceTree, prefix: str, split: str, num_classes: int) -> Split:
