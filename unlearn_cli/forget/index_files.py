@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from unlearn_cli.data.sources.npy import read_npy
 from unlearn_cli.errors import InputError
 
 SUFFIXES = (".npy", ".txt", ".csv", ".json", ".parquet")
@@ -109,7 +110,10 @@ def write_index_file(path: Path | str, indices: Sequence[int] | np.ndarray) -> N
 
 
 def _read_npy(path: Path) -> np.ndarray:
-    array = np.load(path, allow_pickle=False)  # never unpickle a user's file
+    # Not np.load: it would allocate whatever shape the header declares (and unpickle
+    # object arrays); read_npy checks the header against the file's size first.
+    with path.open("rb") as handle:
+        array = read_npy(handle)
     if array.ndim == 2 and 1 in array.shape:
         array = array.reshape(-1)
     if array.ndim != 1:
@@ -159,7 +163,12 @@ def _read_csv(path: Path) -> np.ndarray:
 
 
 def _read_json(path: Path) -> np.ndarray:
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except RecursionError:
+        # json's decoder recurses once per nesting level; a list of rows needs one or two.
+        raise InputError(f"index file {path} nests its JSON too deeply to be a list of rows",
+                         hint='write a flat list, or {"indices": [...]}') from None
     if isinstance(data, dict):
         key = next((k for k in ("indices", "index") if k in data), None)
         if key is None:
