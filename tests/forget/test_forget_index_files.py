@@ -141,3 +141,20 @@ def test_missing_unknown_and_folder_paths(tmp_path: Path) -> None:
         load_indices(folder, 10)
     with pytest.raises(InputError, match=r"\.xlsx"):
         write_index_file(tmp_path / "rows.xlsx", [1])
+
+
+def test_npy_header_declaring_more_than_the_file_holds(tmp_path: Path) -> None:
+    """np.load would allocate the declared 8 TB before reading (issue 11)."""
+    path = tmp_path / "rows.npy"
+    with path.open("wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "<i8", "fortran_order": False, "shape": (10**12,)})
+        handle.write(np.arange(3, dtype="<i8").tobytes())
+    with pytest.raises(InputError, match=r"declares shape \(1000000000000,\).*holds 24 bytes"):
+        load_indices(path, 100)
+
+
+def test_json_nested_too_deeply(tmp_path: Path) -> None:
+    path = tmp_path / "rows.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match="too deeply"):
+        load_indices(path, 100)
