@@ -1,10 +1,10 @@
 """Learning-rate schedules as pure functions: multiplier of the peak lr at a given step.
 
 Every schedule is evaluated per optimiser step (the recipes of SPEC §3 are all per-step), so
-resuming only needs the step counter. `step` and `linear` give, step for step, the factors of
-the references' own lr functions (NatMU's `lr_lambda_step`, the corrective repository's
-`LinearLR`), including where each applies its warm-up; `constant`, `onecycle` and `cosine`
-are ours.
+resuming only needs the step counter. `step`, `natmu_cosine` and `linear` give, step for step,
+the factors of the references' own lr functions (NatMU's `lr_lambda_step` and
+`lr_lambda_cosine`, the corrective repository's `LinearLR`), including where each applies its
+warm-up; `constant`, `onecycle` and `cosine` are ours.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ Schedule = Callable[[int], float]
 class ScheduleSpec:
     """Which schedule, and its shape parameters, resolved to steps by `build_schedule`."""
 
-    # constant | step (NatMU's lr_lambda_step) | linear (the corrective repo's LinearLR)
-    # | onecycle | cosine
+    # constant | step (NatMU's lr_lambda_step) | natmu_cosine (NatMU's lr_lambda_cosine)
+    # | linear (the corrective repo's LinearLR) | onecycle | cosine
     name: str
     warmup_fraction: float = 0.0  # of total steps; or use warmup_steps
     warmup_steps: int | None = None
     warmup_epochs: float | None = None  # resolved with the epoch length
     milestones: tuple[float, ...] = ()  # for "step": fractions of total steps
     factors: tuple[float, ...] = ()  # multiplier after each milestone
-    end_factor: float = 0.0  # for "onecycle"/"cosine": multiplier at the last step
+    end_factor: float = 0.0  # for "onecycle"/"cosine"/"natmu_cosine": multiplier at the last step
     decay_horizon: float = 1.0  # for "linear": decays as if reaching 0 at horizon × total steps
 
 
@@ -60,6 +60,8 @@ def build_schedule(spec: ScheduleSpec, total_steps: int, steps_per_epoch: int = 
                          hint="raise --epochs or --steps")
     if spec.name == "step":
         return _natmu_step(spec, total_steps, steps_per_epoch)
+    if spec.name == "natmu_cosine":
+        return _natmu_cosine(spec, total_steps, steps_per_epoch)
     if spec.name == "linear":
         return _corrective_linear(spec, total_steps)
 
@@ -92,7 +94,7 @@ def build_schedule(spec: ScheduleSpec, total_steps: int, steps_per_epoch: int = 
         return cosine
 
     raise InputError(f"unknown schedule '{spec.name}'",
-                     hint="valid schedules: constant, step, linear, onecycle, cosine")
+                     hint="valid schedules: constant, step, natmu_cosine, linear, onecycle, cosine")
 
 
 def _natmu_step(spec: ScheduleSpec, total_steps: int, steps_per_epoch: int) -> Schedule:
@@ -118,6 +120,30 @@ def _natmu_step(spec: ScheduleSpec, total_steps: int, steps_per_epoch: int) -> S
         return factor
 
     return natmu_step
+
+
+def _natmu_cosine(spec: ScheduleSpec, total_steps: int, steps_per_epoch: int) -> Schedule:
+    """NatMU's `lr_lambda_cosine` (utils/lr_scheduler.py:39-50) with constant_epoch 0 and
+    lr_min = end_factor × peak, step for step.
+
+    Under LambdaLR with scheduler.step() after optimizer.step(), optimiser step k trains with
+    lambda(k), and lambda evaluates the cosine at k + 1: so unlike our `cosine`, the first
+    step already runs just below the peak and the last step runs at lr_min (0 by default):
+    factor(k) = end + (1 − end)·(1 + cos(π·(k + 1 − W)/(T − W)))/2, after a warm-up of
+    (k + 1)/W while k + 1 < W (W = warm-up length in steps, unrounded).
+    """
+    warmup = _warmup_length(spec, total_steps, steps_per_epoch)
+    span = total_steps - warmup
+
+    def natmu_cosine(step: int) -> float:
+        position = step + 1
+        if position < warmup:
+            return position / warmup
+        # The reference divides by T − W; with a warm-up as long as the run it never gets here.
+        progress = (position - warmup) / span if span > 0 else 1.0
+        return spec.end_factor + (1 - spec.end_factor) * (0.5 + 0.5 * math.cos(math.pi * progress))
+
+    return natmu_cosine
 
 
 def _corrective_linear(spec: ScheduleSpec, total_steps: int) -> Schedule:
