@@ -6,7 +6,6 @@ import torch
 from unlearn_cli.artifacts import (
     Manifest,
     Workspace,
-    all_or_nothing,
     atomic_path,
     load_table,
     load_tensors,
@@ -130,16 +129,6 @@ def test_atomic_path_replaces_whole_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
 
 
-def test_all_or_nothing_removes_written_files(tmp_path):
-    first = tmp_path / "a"
-    with pytest.raises(ValueError):
-        with all_or_nothing() as written:
-            first.write_text("a")
-            written.append(first)
-            raise ValueError("second file failed")
-    assert not first.exists()
-
-
 def test_tensor_and_table_io_errors(tmp_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not safetensors")
@@ -181,13 +170,3 @@ def test_metadata_round_trip(tmp_path):
     assert load_metadata(tmp_path / "t.safetensors") == {"step": 3, "nested": {"a": [1, 2]}}
 
 
-def test_replacing_removes_old_and_new_files_when_a_forced_write_fails(ws):
-    old = write_artifact(ws, "m")
-    table_path = ws.table_path("model", "m", "extra")
-    with pytest.raises(OSError):
-        with ws.replacing("model", "m", [ws.ckpt_path("m"), table_path]):
-            save_tensors(ws.ckpt_path("m"), {"w": torch.ones(2)})
-            raise OSError("disk full")
-    assert not ws.manifest_path("model", "m").exists()
-    assert not ws.ckpt_path("m").exists() and not table_path.exists()
-    assert old.source is not None

@@ -11,6 +11,7 @@ Schema (version 1):
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from unlearn_cli import __version__
 from unlearn_cli.errors import ArtifactError
 
 SCHEMA_VERSION = 1
+_TAMPERED_HINT = "the manifest was edited by hand or is not from this tool; re-run the step that made it with --force"
 KINDS = ("dataset", "model", "forget-set", "unlearned", "evaluation", "report")
 
 
@@ -69,6 +71,22 @@ class Manifest:
             ) from None
 
 
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def path_problem(text: str) -> str | None:
+    """Why `text` cannot be a manifest's file path (relative to the workspace and staying
+    inside it, whatever the platform would make of it), or None if it can be one."""
+    if not text or "\0" in text:
+        return "is empty or not a path"
+    posix = text.replace("\\", "/")
+    if posix.startswith("/") or _DRIVE.match(posix):
+        return "is absolute"
+    if ".." in posix.split("/"):
+        return "climbs out of the workspace ('..')"
+    return None
+
+
 def _refs(raw: Any, where: str, path: Path) -> dict[str, FileRef]:
     if not isinstance(raw, dict):
         raise ArtifactError(f"{path}: '{where}' is not an object", hint="the manifest is corrupt")
@@ -78,6 +96,11 @@ def _refs(raw: Any, where: str, path: Path) -> dict[str, FileRef]:
                 and isinstance(entry.get("sha256"), str)):
             raise ArtifactError(f"{path}: {where}.{role} needs 'path' and 'sha256'",
                                 hint="the manifest is corrupt")
+        problem = path_problem(entry["path"])
+        if problem is not None:
+            raise ArtifactError(f"{path}: {where}.{role} path '{entry['path']}' {problem}; "
+                                "every path in a manifest must stay inside the workspace",
+                                hint=_TAMPERED_HINT)
         refs[role] = FileRef(entry["path"], entry["sha256"])
     return refs
 
@@ -88,6 +111,11 @@ def parse_manifest(text: str, path: Path) -> Manifest:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise ArtifactError(f"{path} is not valid JSON ({error.msg}, line {error.lineno})",
+                            hint="the manifest is corrupt; re-run the step with --force") from None
+    except (ValueError, RecursionError) as error:
+        # Numbers of thousands of digits (ValueError) or arrays nested thousands deep
+        # (RecursionError): no manifest of ours looks like that.
+        raise ArtifactError(f"{path} is not a manifest ({type(error).__name__}: {error})",
                             hint="the manifest is corrupt; re-run the step with --force") from None
     if not isinstance(data, dict):
         raise ArtifactError(f"{path} is not a manifest object", hint="the manifest is corrupt")

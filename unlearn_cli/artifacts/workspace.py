@@ -4,6 +4,12 @@ Layout (DESIGN.md):
     data/<dataset>/{train,test}.safetensors
     ckpt/<run>.safetensors, ckpt/<run>.init.safetensors
     manifests/<kind>/<name>.json (+ <name>.<table>.parquet beside it)
+    manifests/<kind>/.<name>.lock   while a run writes that artifact
+
+A step writes an artifact in three calls: `check_new(kind, name, force)` before any work
+(takes the name's lock, refuses an existing artifact without --force), then
+`with replacing(kind, name, paths): <write paths>; write(manifest)`. Inside the block the
+files are staged; `write` puts them all in place and the manifest last.
 """
 
 from __future__ import annotations
@@ -15,22 +21,37 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from unlearn_cli.artifacts.files import all_or_nothing, atomic_write_bytes, sha256_file
-from unlearn_cli.artifacts.manifest import KINDS, FileRef, Manifest, parse_manifest
+from unlearn_cli.artifacts import lock
+from unlearn_cli.artifacts.files import active_stage, atomic_write_bytes, sha256_file, staged
+from unlearn_cli.artifacts.manifest import KINDS, FileRef, Manifest, parse_manifest, path_problem
 from unlearn_cli.errors import ArtifactError, ArtifactExistsError, InputError
 
 WORKSPACE_ENV = "UNLEARN_WORKSPACE"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+MAX_NAME_LENGTH = 100  # file names add suffixes and temporary parts; most systems stop at 255
+# Names that would collide with another artifact's files: `<run>.init.safetensors` is the
+# init file of <run>, and `<name>.json` the manifest of <name>.
+_RESERVED_SUFFIXES = (".json", ".init", ".resume")
 
 
 def check_name(name: str) -> str:
-    """Artifact names become file names: keep them to a safe alphabet."""
-    if not _NAME.match(name) or name.endswith(".json"):
+    """Artifact names become file names: keep them to a safe alphabet, matched whole (a
+    trailing newline is no part of a name)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > MAX_NAME_LENGTH \
+            or name.endswith(_RESERVED_SUFFIXES):
         raise InputError(
-            f"invalid artifact name '{name}'",
-            hint="use letters, digits, '.', '_', '+' and '-', starting with a letter or digit",
+            f"invalid artifact name {name!r}",
+            hint=f"use up to {MAX_NAME_LENGTH} letters, digits, '.', '_', '+' and '-', starting with "
+            f"a letter or digit, not ending in {', '.join(_RESERVED_SUFFIXES)}",
         )
     return name
+
+
+def name_or_default(given: str | None, default: str) -> str:
+    """The `--name` a user gave, else the step's default. A given but empty name is an
+    error, not the default: an unset shell variable must not pick (and, with --force,
+    replace) the default artifact."""
+    return check_name(default if given is None else given)
 
 
 @dataclass(frozen=True)
@@ -57,14 +78,37 @@ class Workspace:
     def ckpt_path(self, run: str, suffix: str = "") -> Path:
         return self.root / "ckpt" / f"{check_name(run)}{suffix}.safetensors"
 
+    def lock_path(self, kind: str, name: str) -> Path:
+        assert kind in KINDS, kind
+        return self.root / "manifests" / kind / f".{check_name(name)}.lock"
+
     def rel(self, path: Path) -> str:
-        return Path(path).resolve().relative_to(self.root).as_posix()
+        resolved = Path(path).resolve()
+        if not resolved.is_relative_to(self.root):
+            raise ArtifactError(f"{path} is outside workspace {self.root}",
+                                hint="pass --workspace <the folder that holds it>")
+        return resolved.relative_to(self.root).as_posix()
 
     def abs(self, rel: str) -> Path:
-        return self.root / rel
+        """The file a manifest path names, refused before anything is opened unless it is
+        relative and resolves (symbolic links followed) inside the workspace."""
+        problem = path_problem(rel)
+        target = self.root / rel
+        if problem is None and not target.resolve().is_relative_to(self.root):
+            problem = "leads out of the workspace through a symbolic link"
+        if problem is not None:
+            raise ArtifactError(f"manifest path '{rel}' {problem}; every path in a manifest must stay "
+                                f"inside workspace {self.root}",
+                                hint="the manifest was edited by hand or is not from this tool; "
+                                "re-run the step that made it with --force")
+        return target
 
     def file_ref(self, path: Path) -> FileRef:
-        return FileRef(self.rel(path), sha256_file(path))
+        """Path and checksum of a file the step is writing (its staged content inside
+        `replacing`)."""
+        stage = active_stage()
+        content = stage.content(path) if stage is not None else Path(path)
+        return FileRef(self.rel(path), sha256_file(content))
 
     # --- resolution ----------------------------------------------------------------------
     def names(self, kind: str) -> list[str]:
@@ -72,24 +116,33 @@ class Workspace:
         return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
 
     def find(self, kind: str, ref: str | Path) -> Path:
-        """A manifest path as given (absolute, or relative to cwd or workspace), or a name."""
+        """A manifest path as given (absolute, or relative to cwd or workspace), or a name.
+        Either way the manifest must lie inside the workspace: the paths it lists are
+        relative to it."""
         ref_str = str(ref)
         candidates = [Path(ref_str).expanduser()]
         if not Path(ref_str).is_absolute():
             candidates.append(self.root / ref_str)
         for candidate in candidates:
             if candidate.is_file():
-                return candidate.resolve()
-        if _NAME.match(ref_str) and not ref_str.endswith(".json"):
+                return self._inside(candidate, ref_str)
+        if _NAME.fullmatch(ref_str) and not ref_str.endswith(".json"):
             by_name = self.manifest_path(kind, ref_str)
             if by_name.is_file():
-                return by_name
+                return self._inside(by_name, ref_str)
         known = self.names(kind)
         raise ArtifactError(
             f"no {kind} '{ref_str}' in workspace {self.root}",
             hint=(f"known {kind}s: {', '.join(known)}" if known
                   else "create one first, or point --workspace at the right folder"),
         )
+
+    def _inside(self, path: Path, ref: str) -> Path:
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.root):
+            raise ArtifactError(f"{ref} is outside workspace {self.root}",
+                                hint="pass --workspace <the folder that holds it>")
+        return resolved
 
     # --- reading -------------------------------------------------------------------------
     def read(self, kind: str, ref: str | Path, *, verify: bool = True) -> Manifest:
@@ -160,31 +213,43 @@ class Workspace:
                                 hint="choose a writable --workspace (or set UNLEARN_WORKSPACE)")
 
     def check_new(self, kind: str, name: str, force: bool) -> None:
-        """Fail before any work when the artifact exists and `--force` was not given."""
+        """Before any work: take the name's lock (another run writing it now is an error,
+        at once) and fail if the artifact exists and `--force` was not given. The lock is
+        held until the artifact is written or the command ends (`lock.release_all`)."""
         self.check_writable()
         path = self.manifest_path(kind, name)
+        lock_file = self.lock_path(kind, name)
+        lock.acquire(lock_file, f"{kind} '{name}'")
         if path.exists() and not force:
+            lock.release(lock_file)
             raise ArtifactExistsError(f"{kind} '{name}' exists already ({path})",
                                       hint="pass --force to replace it, or choose another --name")
 
     @contextmanager
     def replacing(self, kind: str, name: str, paths: Iterable[Path]) -> Iterator[None]:
         """Write an artifact all or nothing: inside the block the step writes `paths` and then
-        its manifest (`write`). Every path is registered for removal before anything is
-        written, and a manifest being replaced (--force) is removed first, so a step that
-        fails half-way leaves no artifact at all rather than an old manifest over a mix of
-        old, new and missing files. The manifest's presence is what says an artifact is
-        complete."""
+        its manifest (`write`). The files are staged under temporary names beside their
+        final ones; `write` renames them into place and the manifest last. Until then an
+        artifact being replaced (--force) stays whole and valid, and if the block fails
+        (or the process is killed) the staged files go and the old artifact is untouched."""
         manifest = self.manifest_path(kind, name)
-        with all_or_nothing() as written:
-            written.extend([manifest, *paths])
-            manifest.unlink(missing_ok=True)
+        lock_file = self.lock_path(kind, name)
+        lock.acquire(lock_file, f"{kind} '{name}'")  # held already after check_new
+        with staged([manifest, *paths]) as stage:
             yield
+        if stage.committed:
+            lock.release(lock_file)
 
     def write(self, manifest: Manifest) -> Path:
-        """Write the manifest last, atomically: its presence means the artifact is complete."""
+        """Write the manifest last, atomically: its presence means the artifact is complete.
+        Inside `replacing`, this is the commit: the staged files and the manifest are
+        renamed into place (the old manifest is removed first, so no manifest ever lists a
+        mix of old and new files)."""
         path = self.manifest_path(manifest.kind, manifest.name)
         atomic_write_bytes(path, manifest.to_json().encode())
+        stage = active_stage()
+        if stage is not None and stage.covers(path):
+            stage.commit(before=path)
         manifest.source = path
         return path
 

@@ -5,6 +5,7 @@ Tracebacks are shown only with UNLEARN_DEBUG=1.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Any
@@ -13,6 +14,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from unlearn_cli.artifacts import lock
 from unlearn_cli.cli.output import stderr
 from unlearn_cli.errors import UnlearnError
 
@@ -29,6 +31,14 @@ def report_error(message: str, hint: str | None) -> None:
         stderr.print(f"[dim]Hint: {escape(hint)}[/]", highlight=False, soft_wrap=True)
 
 
+def _os_hint(error: OSError) -> str:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full: free some space on it, or choose another --workspace"
+    if error.errno == errno.EFBIG:
+        return "the file grew past the system's file-size limit (ulimit -f)"
+    return "check the path and its permissions"
+
+
 class ErrorMappingGroup(TyperGroup):
     """A Typer group that turns library errors raised by any subcommand into one error line.
 
@@ -36,6 +46,14 @@ class ErrorMappingGroup(TyperGroup):
     sees exactly what a shell user sees."""
 
     def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return self._invoke(ctx)
+        finally:
+            # A command that failed holds its artifact's lock still; give it back as the
+            # end of the process would (a command run in-process, as tests do, continues).
+            lock.release_all()
+
+    def _invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except UnlearnError as error:
@@ -57,8 +75,7 @@ class ErrorMappingGroup(TyperGroup):
         except OSError as error:
             if debugging():
                 raise
-            report_error(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "),
-                         "check the path and its permissions")
+            report_error(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), _os_hint(error))
             raise typer.Exit(1) from None
         except Exception as error:  # a bug of ours: still no traceback by default
             if debugging():
