@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from unlearn_cli.artifacts import Manifest, Workspace, check_name, save_table
+from unlearn_cli.artifacts import Manifest, Workspace, name_or_default, save_table
 from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, PreparedSplit, load_split
 from unlearn_cli.errors import ArtifactError, InputError
@@ -186,7 +186,7 @@ def evaluate(ws: Workspace, options: EvaluateOptions) -> EvaluationResult:
                              hint="pass a retrain run made from the same forget set")
         _check_reference_run(ws, run, reference)
     default_name = run.name if run.kind == "unlearned" else f"{run.name}--{forget.name}"
-    name = check_name(options.name or default_name)
+    name = name_or_default(options.name, default_name)
     ws.check_new("evaluation", name, options.force)
 
     evaluator = _Evaluator(ws, dataset, forget, resolve_device(options.device))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearn_cli.artifacts import Manifest, Workspace, check_name, load_table, save_table
+from unlearn_cli.artifacts import Manifest, Workspace, load_table, name_or_default, save_table
 from unlearn_cli.data.loader import DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
@@ -112,7 +112,7 @@ def make_forget_set(ws: Workspace, options: ForgetSetOptions) -> Path:
     dataset = dataset_of(ws, model) if model else ws.read("dataset", options.dataset)
     info = DatasetInfo.from_manifest(dataset)
     base = model.name if model else info.name
-    name = check_name(options.name or _default_name(base, options))
+    name = name_or_default(options.name, _default_name(base, options))
     ws.check_new("forget-set", name, options.force)
 
     train = load_split(ws, dataset, "train")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from unlearn_cli.artifacts import Manifest, Workspace, check_name, save_table, save_tensors
+from unlearn_cli.artifacts import Manifest, Workspace, name_or_default, save_table, save_tensors
 from unlearn_cli.data.augment import AugmentSpec
 from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
@@ -76,7 +76,7 @@ def _resolve(ws: Workspace, options: PretrainOptions) -> tuple[Manifest, Dataset
     recipe = resolve_recipe(options.recipe, info.name, options.model).with_overrides(
         epochs=options.epochs, steps=options.steps, lr=options.lr, batch_size=options.batch_size,
         weight_decay=options.weight_decay)
-    name = check_name(options.name or f"{info.name}-{options.model}-s{options.seed}")
+    name = name_or_default(options.name, f"{info.name}-{options.model}-s{options.seed}")
     if manipulation is not None:
         if not manipulation.config.get("manipulation"):
             raise InputError(f"{manipulation.source} is a forget set without a manipulation",
@@ -96,8 +96,10 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
     dist = distributed.init_distributed(device)
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
-    # Also with --resume: a finished model has no run left to resume.
-    ws.check_new("model", name, options.force)
+    # Also with --resume: a finished model has no run left to resume. Only rank 0 writes,
+    # so only rank 0 takes the name's lock (the other ranks of a torchrun would find it held).
+    if dist.is_main:
+        ws.check_new("model", name, options.force)
 
     train_split = load_split(ws, dataset, "train")
     test_split = load_split(ws, dataset, "test")

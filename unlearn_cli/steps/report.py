@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unlearn_cli.artifacts import Manifest, Workspace, atomic_write_bytes, check_name, save_table
+from unlearn_cli.artifacts import Manifest, Workspace, atomic_write_bytes, check_name, name_or_default, save_table
 from unlearn_cli.errors import ArtifactError, InputError
 from unlearn_cli.report import (
     Section,
@@ -123,7 +123,7 @@ def report(ws: Workspace, options: ReportOptions) -> ReportResult:
     evaluations = _read_evaluations(ws, _input_refs(ws, options))
     records = [read_record(ws, evaluation) for evaluation in evaluations]
     sections = summarize(records)
-    name = check_name(options.name or _default_name(sections))
+    name = name_or_default(options.name, _default_name(sections))
     ws.check_new("report", name, options.force)
 
     folder = report_folder(ws, name)
