@@ -19,7 +19,11 @@ WorkspaceOption = Annotated[
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Replace an existing artifact of the same name.")
 ]
-SeedOption = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same result.")]
+# The seeds every library we seed accepts: numpy's legacy and scikit-learn's random_state
+# stop at 2**32 - 1, and none takes a negative seed. Checked once, here, for every command.
+MAX_SEED = 2**32 - 1
+SeedOption = Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED,
+                                         help="Random seed; same seed, same result.")]
 DeviceOption = Annotated[
     Optional[str],
     typer.Option("--device", help="Torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available)."),
