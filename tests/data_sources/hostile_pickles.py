@@ -63,9 +63,19 @@ def bytearray_bomb(size: int) -> bytes:
     return wrap(b"c__builtin__\nbytearray\n" + _int(size) + b"\x85R")
 
 
+def ndarray_over_bytearray(rows: int) -> bytes:
+    """`ndarray((rows, 3072), dtype('u1'), bytearray(rows * 3072))`: a CIFAR 'data' array of
+    zeros that the file never held (a few hundred bytes, accepted as a dataset by an
+    unpickler that lets the allowed names be called freely)."""
+    size = rows * 3072
+    call = (b"cnumpy\nndarray\n(" + _tuple([_int(rows), _int(3072)]) + dtype_pickle(b"u1")
+            + b"c__builtin__\nbytearray\n" + _int(size) + b"\x85R" + b"tR")
+    labels = b"](" + b"K\x00" + b"2" * (rows - 1) + b"e"  # DUP: one byte per label
+    return wrap(b"}(" + _string(b"data") + call + _string(b"labels") + labels + b"u")
+
+
 def bytearray_backed_array(rows: int) -> bytes:
-    """A uint8 (rows, 3072) CIFAR 'data' array whose bytes come from `bytearray(n)`: a
-    190-byte file accepted as a dataset of zeros by an unpickler that allows the call."""
+    """A uint8 (rows, 3072) CIFAR 'data' array whose state's bytes come from `bytearray(n)`."""
     size = rows * 3072
     start = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
              + _int(0) + b"\x85" + _string(b"b") + b"\x87R")

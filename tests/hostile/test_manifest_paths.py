@@ -1,0 +1,36 @@
+"""Class 3: a manifest path that is absolute, climbs out with `..`, or leaves through a
+symbolic link is refused before anything is opened, even when its checksum matches."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import assert_one_line_error
+
+TINY = ("--epochs", "1", "--width", "0.25", "--device", "cpu")
+
+
+@pytest.mark.parametrize("how", ["absolute", "dotdot", "symlink"])
+def test_a_dataset_manifest_pointing_outside_the_workspace_is_refused(cli, ws, tmp_path, how):
+    assert cli("prepare-data").exit_code == 0
+    manifest_path = ws.manifest_path("dataset", "digits")
+    manifest = json.loads(manifest_path.read_text())
+    # The attacker's copy outside the workspace, with the very checksum the manifest records.
+    outside = tmp_path / "outside" / "train.safetensors"
+    outside.parent.mkdir()
+    shutil.copyfile(ws.root / manifest["files"]["train"]["path"], outside)
+    if how == "symlink":
+        link = ws.root / "data" / "digits" / "link.safetensors"
+        link.symlink_to(outside)
+        path = "data/digits/link.safetensors"
+    else:
+        path = str(outside) if how == "absolute" else "../outside/train.safetensors"
+    manifest["files"]["train"]["path"] = path
+    manifest_path.write_text(json.dumps(manifest))
+
+    result = cli("pretrain", *TINY)
+    assert_one_line_error(result, path, "inside", "--force")
+    assert ws.names("model") == []
