@@ -469,10 +469,35 @@ def _forget_accuracy(ws: Workspace, run: str, forget: str) -> float:
     return 100.0 * float((logits.argmax(1).numpy() == view.labels[view.forget]).mean())
 
 
-def _run(ws: Workspace, method: str, forget: str, seed: int, lr: float | None = None, **params) -> str:
+def _run(ws: Workspace, method: str, forget: str, seed: int, lr: float | None = None, steps: int | None = None,
+         **params) -> str:
     path = unlearn(ws, UnlearnOptions(method=method, forget=forget, seed=seed, device="cpu",
-                                      params=params, generic=GenericOptions(lr=lr)))
+                                      params=params, generic=GenericOptions(lr=lr, steps=steps)))
     return path.stem
+
+
+def test_confusions_come_from_the_original_model_on_plain_forget_images(nws, monkeypatch):
+    import unlearn_cli.methods.natmu as natmu_module
+
+    seen = {}
+
+    def spy(scores, *args):
+        seen["scores"] = scores
+        return pair_hybrids(scores, *args)
+
+    monkeypatch.setattr(natmu_module, "pair_hybrids", spy)
+    make_forget_set(nws, ForgetSetOptions(model="digits-cnn-s0", kind="per", params={"per": 10}, name="f10"))
+    # With init_linear the head is re-drawn: the confusions must be taken before that.
+    _run(nws, "natmu", "f10", 0, steps=1, init_linear=True)
+    dataset = nws.read("dataset", "digits")
+    split = load_split(nws, dataset, "train")
+    view = training_view(nws, nws.read("forget-set", "f10"), len(split.labels))
+    original = load_weights(nws, nws.read("model", "digits-cnn-s0"), torch.device("cpu"))
+    x = normalize(torch.from_numpy(split.images[view.forget]).permute(0, 3, 1, 2), dataset.summary["mean"],
+                  dataset.summary["std"])
+    with torch.no_grad():
+        expected = torch.softmax(original.eval()(x), dim=1).double().numpy()
+    np.testing.assert_allclose(seen["scores"], expected, rtol=1e-5, atol=1e-7)
 
 
 def test_natmu_forget_accuracy_is_closer_to_retrain_than_random_labels(nws):
