@@ -10,6 +10,7 @@ from __future__ import annotations
 from unlearn_cli.methods import retrain  # noqa: F401
 from unlearn_cli.methods import finetune, neggrad, random_label, l1_sparse  # noqa: F401
 from unlearn_cli.methods import badteacher, scrub  # noqa: F401
+from unlearn_cli.methods import ssd, salun, boundary  # noqa: F401
 from unlearn_cli.methods import natmu  # noqa: F401
 from unlearn_cli.methods.base import METHODS, MethodSpec, Unlearned, register_method
 from unlearn_cli.methods.context import UnlearnContext
