@@ -12,6 +12,16 @@ from unlearn_cli.artifacts import Workspace
 from unlearn_cli.cli.app import app
 
 
+def pytest_configure(config) -> None:
+    # Steps read upstream manifest paths from a piped stdin, and subprocesses inherit ours: a
+    # test run whose own stdin is an open pipe (some CI runners) would hand it to every
+    # `unlearn` subprocess. A terminal is kept, for pdb.
+    if not os.isatty(0):
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
     return Workspace.at(tmp_path / "ws")
