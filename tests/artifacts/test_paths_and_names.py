@@ -82,7 +82,7 @@ def test_pathological_json_is_a_corrupt_manifest(tmp_path, text):
         parse_manifest(text, tmp_path / "m.json")
 
 
-@pytest.mark.parametrize("name", ["nl\n", "", "tab\there", "a" * 101, "m.init", "m.resume", "x.json", " lead"])
+@pytest.mark.parametrize("name", ["nl\n", "", "tab\there", "a" * 151, "m.init", "m.resume", "x.json", " lead"])
 def test_names_are_matched_whole(name):
     with pytest.raises(InputError) as error:
         check_name(name)
@@ -90,7 +90,7 @@ def test_names_are_matched_whole(name):
 
 
 def test_names_that_are_fine(ws):
-    for name in ("cifar10-resnet18-s0", "frac0.2-unbalanced", "a+b_c", "a" * 100, "m.initial"):
+    for name in ("cifar10-resnet18-s0", "frac0.2-unbalanced", "a+b_c", "a" * 150, "m.initial"):
         assert check_name(name) == name
     assert not ws.names("model")
 

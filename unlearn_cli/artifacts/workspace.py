@@ -28,7 +28,7 @@ from unlearn_cli.errors import ArtifactError, ArtifactExistsError, InputError
 
 WORKSPACE_ENV = "UNLEARN_WORKSPACE"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
-MAX_NAME_LENGTH = 100  # file names add suffixes and temporary parts; most systems stop at 255
+MAX_NAME_LENGTH = 150  # file names add up to ~35 characters of suffixes and temporary parts; most systems stop at 255
 # Names that would collide with another artifact's files: `<run>.init.safetensors` is the
 # init file of <run>, and `<name>.json` the manifest of <name>.
 _RESERVED_SUFFIXES = (".json", ".init", ".resume")
