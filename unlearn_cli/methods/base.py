@@ -36,6 +36,9 @@ class Unlearned:
 
 RunFn = Callable[["UnlearnContext", Any], Unlearned]
 RecipeFn = Callable[[Any, Recipe | None], Recipe]
+ModelCheck = Callable[["nn.Module", Any], None]
+"""(a freshly built model of the run's architecture, resolved params) -> raises if the method
+cannot work on it; run by the step before any data is loaded."""
 """(resolved params, the model's own pretraining recipe) -> the method's default recipe."""
 
 
@@ -52,6 +55,7 @@ class MethodSpec:
     trains: bool = True  # False: no optimiser steps, so --lr/--epochs/... are refused
     distributed: bool = False  # may run under torchrun (DDP)
     reference: str = ""  # where its rule comes from, for `unlearn ls methods`
+    check_model: ModelCheck | None = None  # what it needs of the architecture (e.g. a linear head)
 
 
 METHODS: Registry[MethodSpec] = Registry("method")
@@ -66,13 +70,15 @@ def register_method(
     trains: bool = True,
     distributed: bool = False,
     reference: str = "",
+    check_model: ModelCheck | None = None,
 ) -> Callable[[RunFn], RunFn]:
     """Decorator: register `run` as the unlearning method `name`."""
     if not (dataclasses.is_dataclass(params) and params.__dataclass_params__.frozen):  # type: ignore[attr-defined]
         raise TypeError(f"method '{name}': params must be a frozen dataclass")
 
     def decorator(run: RunFn) -> RunFn:
-        METHODS.add(name, MethodSpec(name, description, params, run, recipe, trains, distributed, reference))
+        METHODS.add(name, MethodSpec(name, description, params, run, recipe, trains, distributed, reference,
+                                     check_model))
         return run
 
     return decorator

@@ -146,6 +146,7 @@ def narrowed(head: nn.Linear, outputs: int) -> nn.Linear:
     "remove the shadow output",
     params=NoParams, recipe=sgd(0.01, epochs=10),
     reference="OPTML-Group/Unlearn-Saliency Classification/unlearn/boundary_ex.py",
+    check_model=lambda model, params: extendable_head(model, "boundary_expand"),
 )
 def boundary_expand(ctx: UnlearnContext, params: NoParams) -> Unlearned:
     model = ctx.model

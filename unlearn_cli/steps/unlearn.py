@@ -178,7 +178,7 @@ def prepare(ws: Workspace, options: UnlearnOptions) -> PreparedRun:
     training = resolve_training(spec, plan.params, own_recipe, options.generic,
                                 plan.preset.recipe_fields(plan.params) if plan.preset else None)
     arch = ModelRecipe.from_manifest(model_manifest)
-    _check_k(plan.params, arch)
+    _check_model(spec, plan.params, arch)
     device = resolve_device(options.device)
     switches = SpeedSwitches.for_device(device, amp=options.amp, channels_last=options.channels_last,
                                         compile=options.compile)
@@ -272,17 +272,19 @@ def unlearn(ws: Workspace, options: UnlearnOptions) -> Path | None:
     return path
 
 
-def _check_k(params: Any, arch: ModelRecipe) -> None:
-    """A `k` parameter (CF-k, EU-k) must be one the architecture allows: checked on a
-    freshly built model before any data is loaded."""
+def _check_model(spec: MethodSpec, params: Any, arch: ModelRecipe) -> None:
+    """What the method needs of the architecture, checked on a freshly built skeleton before
+    any data is loaded: a valid `k` (CF-k, EU-k), and the method's own needs."""
+    skeleton = arch.build()
     k = getattr(params, "k", None)
-    if k is None:
-        return
-    ks = valid_ks(arch.build())
-    if k not in ks:
-        raise InputError(f"k={k} is not a valid k for {arch.architecture}: k counts weight layers from the "
-                         "output and cuts only between its blocks",
-                         hint=f"choose k from {', '.join(map(str, ks))}")
+    if k is not None:
+        ks = valid_ks(skeleton)
+        if k not in ks:
+            raise InputError(f"k={k} is not a valid k for {arch.architecture}: k counts weight layers from the "
+                             "output and cuts only between its blocks",
+                             hint=f"choose k from {', '.join(map(str, ks))}")
+    if spec.check_model is not None:
+        spec.check_model(skeleton, params)
 
 
 def _check_same_outputs(model: torch.nn.Module, num_classes: int, method: str) -> None:
