@@ -70,12 +70,12 @@ def test_interrupted_after_a_checkpoint_then_resumed_is_bit_identical(mws, metho
         run(mws, method, name="killed", generic=generic)
     monkeypatch.setattr(Checkpointer, "save", real_save)
     assert not mws.manifest_path("unlearned", "killed").exists()
-    assert mws.ckpt_path("killed", ".resume").exists()
+    assert mws.ckpt_path("killed", ".resume", kind="unlearned").exists()
 
     resumed = run(mws, method, name="killed", generic=generic, resume=True)
     assert resumed.files["weights"].sha256 == full.files["weights"].sha256
     assert resumed.summary["steps"] == full.summary["steps"]
-    assert not mws.ckpt_path("killed", ".resume").exists()
+    assert not mws.ckpt_path("killed", ".resume", kind="unlearned").exists()
 
 
 def test_sigkill_mid_run_then_resume_is_bit_identical(mws):
@@ -87,7 +87,7 @@ def test_sigkill_mid_run_then_resume_is_bit_identical(mws):
                 "--forget", FORGET, "--epochs", "40", "--device", "cpu", "--name", name, *extra]
 
     subprocess.run(cmd("full"), check=True, env=env, capture_output=True, stdin=subprocess.DEVNULL)
-    resume_file = mws.ckpt_path("killed", ".resume")
+    resume_file = mws.ckpt_path("killed", ".resume", kind="unlearned")
     proc = subprocess.Popen(cmd("killed"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

@@ -22,7 +22,7 @@ def ucli(cli, mws):
 def _nothing_written(ws):
     unlearned = ws.root / "manifests" / "unlearned"
     assert not unlearned.exists() or not any(unlearned.glob("*.json"))
-    assert not any(p.name.startswith(FORGET) for p in (ws.root / "ckpt").glob("*") if "resume" not in p.name)
+    assert not any(p.name.startswith(FORGET) for p in (ws.root / "ckpt").rglob("*") if "resume" not in p.name)
 
 
 @pytest.mark.parametrize(("args", "fragments"), [
@@ -120,3 +120,12 @@ def test_existing_name_needs_force(ucli):
     assert_one_line_error(result, f"unlearned '{FORGET}-finetune-s0' exists already", "--force")
     again = ucli("unlearn", "--method", "finetune", "--forget", FORGET, "--epochs", "1", "--force")
     assert again.exit_code == 0, again.stderr
+
+
+def test_a_run_named_like_a_model_never_touches_the_models_weights(ucli):
+    ws = ucli.workspace
+    model = ws.read("model", "digits-cnn-s0")
+    result = ucli("unlearn", "--method", "finetune", "--forget", FORGET, "--epochs", "1", "--name", "digits-cnn-s0")
+    assert result.exit_code == 0, result.stderr
+    assert ws.read("model", "digits-cnn-s0").files["weights"].sha256 == model.files["weights"].sha256
+    assert ws.read("unlearned", "digits-cnn-s0").files["weights"].path == "ckpt/unlearned/digits-cnn-s0.safetensors"

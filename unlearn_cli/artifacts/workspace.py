@@ -75,8 +75,12 @@ class Workspace:
     def data_path(self, dataset: str, split: str) -> Path:
         return self.root / "data" / dataset / f"{split}.safetensors"
 
-    def ckpt_path(self, run: str, suffix: str = "") -> Path:
-        return self.root / "ckpt" / f"{check_name(run)}{suffix}.safetensors"
+    def ckpt_path(self, run: str, suffix: str = "", *, kind: str = "model") -> Path:
+        """Weights of a model (`ckpt/<run>.safetensors`) or of an unlearned run
+        (`ckpt/unlearned/<run>.safetensors`): a folder per kind, so a run can never overwrite
+        a model's weights by taking its name (names are unique per kind, not across kinds)."""
+        folder = self.root / "ckpt" if kind == "model" else self.root / "ckpt" / kind
+        return folder / f"{check_name(run)}{suffix}.safetensors"
 
     def lock_path(self, kind: str, name: str) -> Path:
         assert kind in KINDS, kind

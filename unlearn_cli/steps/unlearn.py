@@ -119,10 +119,12 @@ def _check_pair(ws: Workspace, model: Manifest, forget: Manifest) -> None:
                          hint="make the forget set from the model (make-forget-set --model)")
 
 
-def _default_name(forget: Manifest, spec: MethodSpec, params: Any, preset: str | None, seed: int) -> str:
+def _default_name(forget: Manifest, spec: MethodSpec, params: Any, baseline: Any, preset: str | None,
+                  seed: int) -> str:
     """<forget set>-<method>[-<preset>][-<param><value>…]-s<seed>, naming the parameters
-    that differ from the method's defaults so a parameter sweep gets distinct names."""
-    defaults = asdict(spec.params())
+    that differ from the `baseline` (the method's defaults under the preset) so a parameter
+    sweep gets distinct names."""
+    defaults = asdict(baseline)
     changed = [f"{key}{_compact(value)}" for key, value in asdict(params).items() if value != defaults.get(key)]
     parts = [forget.name, spec.name, *([preset] if preset else []), *changed, f"s{seed}"]
     return "-".join(parts)
@@ -138,6 +140,7 @@ def _resolve(ws: Workspace, options: UnlearnOptions) -> _Plan:
     preset = preset_for(options.preset, spec.name) if options.preset else None
     values = {**(preset.params if preset else {}), **options.params}
     params = resolve_params(spec.params, values, f"method '{spec.name}'")
+    baseline = resolve_params(spec.params, preset.params if preset else {}, f"preset {options.preset}")
     if not spec.trains and options.resume:
         raise InputError(f"--resume does not apply: method '{spec.name}' does not train",
                          hint="leave out --resume")
@@ -155,7 +158,7 @@ def _resolve(ws: Workspace, options: UnlearnOptions) -> _Plan:
     if retain_size == 0:
         raise InputError(f"forget set {forget.name} leaves D_r empty", hint="make a smaller forget set")
     name = check_name(options.name if options.name is not None else
-                      _default_name(forget, spec, params, options.preset, options.seed))
+                      _default_name(forget, spec, params, baseline, options.preset, options.seed))
     return _Plan(spec, params, model, forget, dataset, name, preset)
 
 
@@ -213,7 +216,7 @@ def prepare(ws: Workspace, options: UnlearnOptions) -> PreparedRun:
         "world_size": dist.world_size,
         "speed": asdict(switches),
     }
-    checkpoint = Checkpointer(ws.ckpt_path(plan.name, ".resume"), fingerprint=config) if spec.trains else None
+    checkpoint = Checkpointer(ws.ckpt_path(plan.name, ".resume", kind="unlearned"), fingerprint=config) if spec.trains else None
     if options.resume and checkpoint is not None and not checkpoint.exists():
         log.warning("no checkpoint of %s to resume; starting from the beginning", plan.name)
     ctx = UnlearnContext(
@@ -255,7 +258,7 @@ def unlearn(ws: Workspace, options: UnlearnOptions) -> Path | None:
         "retain_size": int((~ctx.view.forget).sum()),
         **_jsonable(result.summary),
     }
-    weights = ws.ckpt_path(plan.name)
+    weights = ws.ckpt_path(plan.name, kind="unlearned")
     with ws.replacing("unlearned", plan.name, [weights]):
         save_tensors(weights, unlearned.state_dict(), {"architecture": ctx.arch.architecture, "method": spec.name})
         manifest = Manifest(
