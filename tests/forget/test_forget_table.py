@@ -28,7 +28,8 @@ FORGET = indices_to_mask(np.array([1, 3, 4]), 8)
 def test_table_has_one_row_per_train_row_and_the_right_columns() -> None:
     table = forget_table(LABELS, FORGET)
     assert table.schema == FORGET_TABLE_SCHEMA
-    assert table.column_names == ["index", "label", "train_label", "poisoned", "forget"]
+    assert table.column_names == ["index", "label", "train_label", "poisoned", "forget", "manipulated"]
+    assert not any(table.column("manipulated").to_pylist())
     assert table.column("index").to_pylist() == list(range(8))
     assert table.column("train_label").to_pylist() == LABELS.tolist()  # no manipulation
     assert not any(table.column("poisoned").to_pylist())
@@ -90,3 +91,24 @@ def test_malformed_tables_are_named(table: pa.Table, needle: str) -> None:
 def test_mismatched_arrays_are_a_programming_error() -> None:
     with pytest.raises(ValueError, match="forget has 3 rows"):
         forget_table(LABELS, np.zeros(3, dtype=bool))
+
+
+def test_labelswap_rows_that_keep_their_label_stay_manipulated(tmp_path: Path) -> None:
+    """A plain permutation gives some rows their own label back; they were still manipulated
+    (the corrective repository counts them), so the table records it."""
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0] * 5)
+    swapped = manipulate("labelswap", labels, 3, size=30, seed=1)
+    kept = swapped.manipulated & (swapped.train_label == labels)
+    assert kept.any() and swapped.manipulated.sum() == 30
+    path = tmp_path / "f.parquet"
+    pq.write_table(forget_table(labels, swapped.manipulated, swapped.train_label, None, swapped.manipulated), path)
+    view = read_forget_table(pq.read_table(path))
+    assert np.array_equal(view.manipulated, swapped.manipulated)
+    assert forget_summary(pq.read_table(path))["manipulated"] == 30
+
+
+def test_a_table_without_the_manipulated_column_derives_it() -> None:
+    train = LABELS.copy()
+    train[0] = (train[0] + 1) % 3
+    table = forget_table(LABELS, FORGET, train).drop_columns(["manipulated"])
+    assert read_forget_table(table).manipulated.tolist() == [True] + [False] * 7

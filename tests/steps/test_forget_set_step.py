@@ -16,7 +16,7 @@ def table(ws, name):
     """The forget-set manifest and its table's columns as numpy arrays."""
     manifest = ws.read("forget-set", name)
     rows = load_table(ws.abs(manifest.files["index"].path))
-    return manifest, {c: rows.column(c).to_numpy() for c in ("index", "label", "train_label", "poisoned", "forget")}
+    return manifest, {c: rows.column(c).to_numpy() for c in ("index", "label", "train_label", "poisoned", "forget", "manipulated")}
 
 
 def make(cli, *args):
@@ -113,14 +113,15 @@ def test_manipulations_and_known_fraction(fcli, kind):
     extra = ["--classes", "3,5"] if kind == "interclass" else []
     name = make(fcli, "--dataset", "digits", "--manipulation", kind, "--size", "40", "--known", "0.25", *extra)
     manifest, cols = table(ws, name)
-    manipulated = (cols["label"] != cols["train_label"]) | cols["poisoned"]
+    manipulated = cols["manipulated"]
     assert manifest.config["manipulation"]["kind"] == kind
     assert set(manifest.parents) == {"dataset"}
     # All --size 40 rows are manipulated, even labelswap rows the permutation gave their own
-    # label back; the table cannot tell those from clean rows, hence no subset check there.
+    # label back (the `manipulated` column records them).
+    assert manipulated.sum() == 40 and manifest.summary["manipulated"] == 40
+    assert (manipulated >= ((cols["label"] != cols["train_label"]) | cols["poisoned"])).all()
     assert cols["forget"].sum() == round(0.25 * 40)
-    if kind != "labelswap":
-        assert not (cols["forget"] & ~manipulated).any()  # D_f is known manipulated rows only
+    assert not (cols["forget"] & ~manipulated).any()  # D_f is known manipulated rows only
     recorded = manifest.config["manipulation"]
     if kind == "poison":
         assert cols["poisoned"].sum() == 40 and (cols["train_label"][cols["poisoned"]] == 0).all()

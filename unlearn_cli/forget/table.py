@@ -18,8 +18,14 @@ SCHEMA = pa.schema(
         ("train_label", pa.int64()),  # label the model trains with
         ("poisoned", pa.bool_()),  # trigger applied
         ("forget", pa.bool_()),  # in D_f (known to the unlearner)
+        # Changed by the manipulation: relabelled or poisoned, and also the labelswap rows the
+        # permutation happened to give back their own label (the corrective repository counts
+        # them as manipulated; they cannot be told from the labels alone).
+        ("manipulated", pa.bool_()),
     ]
 )
+# Tables written before the `manipulated` column existed are read with it derived.
+OPTIONAL = ("manipulated",)
 
 
 @dataclass
@@ -30,6 +36,7 @@ class ForgetTableView:
     train_label: np.ndarray  # int64 (N,)
     poisoned: np.ndarray  # bool (N,)
     forget: np.ndarray  # bool (N,)
+    manipulated: np.ndarray  # bool (N,)
 
     @property
     def n(self) -> int:
@@ -61,19 +68,23 @@ def forget_table(
     forget_mask: np.ndarray,
     train_label: np.ndarray | None = None,
     poisoned: np.ndarray | None = None,
+    manipulated: np.ndarray | None = None,
 ) -> pa.Table:
-    """Build the table; without a manipulation, train_label = label and nothing is poisoned."""
+    """Build the table; without a manipulation, train_label = label and nothing is poisoned.
+    `manipulated` defaults to the rows that are relabelled or poisoned."""
     labels = _int_column(labels, "label")
     n = labels.size
     train = labels.copy() if train_label is None else _int_column(train_label, "train_label")
     trig = np.zeros(n, dtype=bool) if poisoned is None else _bool_column(poisoned, "poisoned")
     forget = _bool_column(forget_mask, "forget")
-    for name, column in (("train_label", train), ("poisoned", trig), ("forget", forget)):
+    changed = (trig | (train != labels)) if manipulated is None else _bool_column(manipulated, "manipulated")
+    for name, column in (("train_label", train), ("poisoned", trig), ("forget", forget), ("manipulated", changed)):
         if column.shape != (n,):
             # The step passes arrays it built itself: a mismatch is a bug, not user input.
             raise ValueError(f"forget_table: {name} has {column.size} rows, label has {n}")
     return pa.table(
-        [pa.array(np.arange(n, dtype=np.int64)), pa.array(labels), pa.array(train), pa.array(trig), pa.array(forget)],
+        [pa.array(np.arange(n, dtype=np.int64)), pa.array(labels), pa.array(train), pa.array(trig), pa.array(forget),
+         pa.array(changed)],
         schema=SCHEMA,
     )
 
@@ -82,7 +93,7 @@ def read_forget_table(table: pa.Table, source: str = "forget table") -> ForgetTa
     """Validate a forget table and return it as arrays; `source` (e.g. the file's path)
     names it in errors. Raises InputError for missing columns, wrong types, nulls, an
     `index` that is not 0..N−1 in order, or an empty D_f or D_r."""
-    missing = [name for name in SCHEMA.names if name not in table.column_names]
+    missing = [name for name in SCHEMA.names if name not in table.column_names and name not in OPTIONAL]
     if missing:
         raise InputError(
             f"{source} lacks the column(s) {', '.join(missing)}",
@@ -90,6 +101,8 @@ def read_forget_table(table: pa.Table, source: str = "forget table") -> ForgetTa
         )
     arrays: dict[str, np.ndarray] = {}
     for schema_field in SCHEMA:
+        if schema_field.name not in table.column_names:
+            continue  # an optional column, derived below
         column = table.column(schema_field.name)
         if column.null_count:
             raise InputError(f"{source}: column {schema_field.name} has {column.null_count} null values")
@@ -113,7 +126,10 @@ def read_forget_table(table: pa.Table, source: str = "forget table") -> ForgetTa
     for name in ("label", "train_label"):
         if n and arrays[name].min() < 0:
             raise InputError(f"{source}: column {name} has negative labels")
-    view = ForgetTableView(arrays["label"], arrays["train_label"], arrays["poisoned"], arrays["forget"])
+    manipulated = arrays.get("manipulated")
+    if manipulated is None:
+        manipulated = arrays["poisoned"] | (arrays["train_label"] != arrays["label"])
+    view = ForgetTableView(arrays["label"], arrays["train_label"], arrays["poisoned"], arrays["forget"], manipulated)
     n_forget = int(view.forget.sum())
     if n_forget == 0:
         raise InputError(f"{source} marks no row as forget (D_f is empty)", hint="make the forget set again")
@@ -147,7 +163,8 @@ def forget_summary(table: pa.Table) -> dict[str, int]:
         "retain": int((~view.forget).sum()),
         "poisoned": int(view.poisoned.sum()),
         "relabelled": int(view.relabelled.sum()),
-        "manipulated_known": int((view.forget & (view.poisoned | view.relabelled)).sum()),
+        "manipulated": int(view.manipulated.sum()),
+        "manipulated_known": int((view.forget & view.manipulated).sum()),
     }
 
 

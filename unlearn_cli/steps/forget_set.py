@@ -124,7 +124,7 @@ def make_forget_set(ws: Workspace, options: ForgetSetOptions) -> Path:
         view, config = _manipulated(info, train.labels, options)
     else:
         view, config = _selected(ws, info, train, model, options)
-    table = forget_table(view.labels, view.forget, view.train_label, view.poisoned)
+    table = forget_table(view.labels, view.forget, view.train_label, view.poisoned, view.manipulated)
     summary = {**forget_summary(table), "per_class": class_counts(table, info.num_classes)}
     config.update(dataset=info.name, model=model.name if model else None, seed=options.seed)
 
@@ -150,7 +150,7 @@ def _manipulated(info: DatasetInfo, labels: np.ndarray, options: ForgetSetOption
                              class_names=info.class_names)
     forget = known_subset(manipulated.manipulated, m.known, options.seed)
     view = TrainingView(labels=labels.astype(np.int64), train_label=manipulated.train_label,
-                        poisoned=manipulated.poisoned, forget=forget)
+                        poisoned=manipulated.poisoned, forget=forget, changed=manipulated.manipulated)
     # Record the settings as applied (names resolved, defaults filled in), and only those
     # the kind uses.
     applied = manipulated.options

@@ -17,6 +17,7 @@ from unlearn_cli.data.loader import Trigger
 from unlearn_cli.errors import ArtifactError
 
 FORGET_COLUMNS = ("index", "label", "train_label", "poisoned", "forget")
+MANIPULATED = "manipulated"  # optional: tables made before it existed derive it
 
 
 @dataclass
@@ -27,9 +28,14 @@ class TrainingView:
     forget: np.ndarray  # bool: D_f
     trigger: Trigger | None = None
     manipulation: dict[str, Any] | None = None
+    # Rows the manipulation changed (a labelswap row may keep its label and still count);
+    # None: the relabelled or poisoned rows.
+    changed: np.ndarray | None = None
 
     @property
     def manipulated(self) -> np.ndarray:
+        if self.changed is not None:
+            return self.changed
         return (self.train_label != self.labels) | self.poisoned
 
     @property
@@ -61,6 +67,8 @@ def training_view(ws: Workspace, manifest: Manifest, train_size: int) -> Trainin
         raise ArtifactError(f"{path} does not cover the {train_size} train rows of its dataset",
                             hint="the forget set was made for another dataset; re-create it")
     manipulation = manifest.config.get("manipulation")
+    changed = (table.column(MANIPULATED).to_numpy(zero_copy_only=False).astype(bool)
+               if MANIPULATED in table.column_names else None)
     return TrainingView(
         labels=columns["label"].astype(np.int64),
         train_label=columns["train_label"].astype(np.int64),
@@ -68,4 +76,5 @@ def training_view(ws: Workspace, manifest: Manifest, train_size: int) -> Trainin
         forget=columns["forget"].astype(bool),
         trigger=trigger_of(manipulation),
         manipulation=manipulation,
+        changed=changed,
     )
