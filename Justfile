@@ -7,8 +7,12 @@ setup:
     python3 -m venv {{venv}}
     {{venv}}/bin/pip install -q -c constraints.txt -e '.[dev]'
 
-# The whole pipeline on the embedded digits set (CPU, about a minute).
+# The whole story on the embedded digits set, in one command (CPU, a minute or two).
 demo:
+    {{venv}}/bin/unlearn demo
+
+# The same story piped through the individual commands.
+example:
     PATH={{venv}}/bin:$PATH sh examples/digits.sh
 
 # The test suite (what CI runs).
@@ -18,6 +22,10 @@ test *args:
 # Static checks.
 lint:
     {{venv}}/bin/ruff check unlearn_cli tests benchmarks
+
+# Every method's wall seconds and RTE against retrain.
+bench-methods *args:
+    {{venv}}/bin/python -m benchmarks.methods {{args}}
 
 # Pretrain throughput against a seed-repository-style reference pipeline.
 bench *args:

@@ -15,7 +15,7 @@ from unlearn_cli.metrics import METRICS
 from unlearn_cli.models import MODELS
 from unlearn_cli.steps import prepare_data as prepare_step
 
-SUBCOMMANDS = ["prepare-data", "pretrain", "make-forget-set", "unlearn", "evaluate", "report", "ls"]
+SUBCOMMANDS = ["prepare-data", "pretrain", "make-forget-set", "unlearn", "evaluate", "report", "demo", "ls"]
 REGISTRIES = {
     "datasets": DATASETS,
     "models": MODELS,

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from unlearn_cli import __version__
+from unlearn_cli.cli import demo as demo_cmd
 from unlearn_cli.cli import evaluate as evaluate_cmd
 from unlearn_cli.cli import ls as ls_cmd
 from unlearn_cli.cli import make_forget_set as make_forget_set_cmd
@@ -50,4 +51,5 @@ app.command("make-forget-set")(make_forget_set_cmd.make_forget_set)
 app.command("unlearn")(unlearn_cmd.unlearn)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("report")(report_cmd.report)
+app.command("demo")(demo_cmd.demo)
 app.command("ls")(ls_cmd.ls)
