@@ -9,16 +9,15 @@ train-row indices. Reading manifests, loading models and writing files are the
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from unlearn_cli.errors import InputError, UnknownNameError
+from unlearn_cli.params import resolve_params as typed_params
 from unlearn_cli.registry import Registry
 
 
@@ -115,101 +114,19 @@ def forget_kind(
 
 # ---------------------------------------------------------------------------------------
 # Parameters: a kind's dataclass, built from defaults, an instance, or a mapping of values
-# (the CLI passes strings for `--param key=value`-style input).
-
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
+# (the CLI passes strings), by the one typed parser every registry with parameters shares.
 
 
 def resolve_params(kind: ForgetKind, params: Any = None) -> Any:
-    """Return an instance of `kind.params` from None (defaults), an instance, or a mapping.
-
-    Mapping values are coerced to the annotated field types; unknown or missing keys and
-    uncoercible values raise InputError naming the key. Value checks live in each params
-    class's `__post_init__`, so they run here too.
-    """
-    cls = kind.params
-    if isinstance(params, cls):
+    """An instance of `kind.params` from None (defaults), an instance, or a mapping whose
+    values are coerced to the annotated field types (`unlearn_cli.params`); every unknown key
+    and bad value is reported at once. Value checks live in each params class's
+    `__post_init__`, so they run here too."""
+    if isinstance(params, kind.params):
         return params
-    if params is None:
-        params = {}
-    if not isinstance(params, Mapping):
-        raise TypeError(f"params for forget-set kind '{kind.name}' must be {cls.__name__} or a mapping")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(params) - set(fields))
-    if unknown:
-        raise InputError(
-            f"unknown parameter(s) {', '.join(unknown)} for forget-set kind '{kind.name}'",
-            hint=f"valid parameters: {', '.join(fields) or '(none)'}",
-        )
-    missing = [
-        f.name
-        for f in fields.values()
-        if f.name not in params
-        and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise InputError(
-            f"forget-set kind '{kind.name}' needs parameter(s) {', '.join(missing)}",
-            hint=f"give a value for {', '.join(missing)}",
-        )
-    hints = typing.get_type_hints(cls)
-    values = {key: _coerce(value, hints[key], key, kind.name) for key, value in params.items()}
-    return cls(**values)
-
-
-def _coerce(value: Any, tp: Any, key: str, kind: str) -> Any:
-    """Convert a CLI-style value to the field type `tp`, or raise InputError naming `key`."""
-    bad = InputError(f"parameter {key}={value!r} of forget-set kind '{kind}' is not a valid {_type_name(tp)}")
-    if typing.get_origin(tp) is typing.Literal:
-        choices = typing.get_args(tp)
-        if value in choices:
-            return value
-        raise InputError(
-            f"parameter {key}={value!r} of forget-set kind '{kind}' is not one of the valid values",
-            hint=f"valid values: {', '.join(map(str, choices))}",
-        )
-    if tp is bool:
-        if isinstance(value, (bool, np.bool_)):
-            return bool(value)
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
-        raise bad
-    if tp is int:
-        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                raise bad from None
-        raise bad
-    if tp is float:
-        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                raise bad from None
-        raise bad
-    if tp is str:
-        # An integer is accepted so that `--class 3` works whether the CLI parsed it or not.
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-            return str(int(value))
-        raise bad
-    if tp is Path:
-        if isinstance(value, (str, Path)):
-            return Path(value)
-        raise bad
-    raise TypeError(f"forget-set kind '{kind}': unsupported parameter type {tp!r} for {key}")
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp))
+    if params is not None and not isinstance(params, Mapping):
+        raise TypeError(f"params for forget-set kind '{kind.name}' must be {kind.params.__name__} or a mapping")
+    return typed_params(kind.params, params, f"forget-set kind '{kind.name}'")
 
 
 # ---------------------------------------------------------------------------------------
