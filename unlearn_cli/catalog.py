@@ -31,6 +31,20 @@ def _metrics() -> list[tuple[str, str]]:
     return [(name, metric.description) for name, metric in METRICS.items()]
 
 
+def _recipes() -> list[tuple[str, str]]:
+    from unlearn_cli.train.recipes import RECIPES
+
+    note = ("Keeps the final weights: a model is never selected by test accuracy (the corrective "
+            "repo keeps its best-on-test checkpoint, which leaks the test set into the model).")
+    return [(name, " ".join((factory.__doc__ or "").split()) + " " + note) for name, factory in RECIPES.items()]
+
+
+def _manipulations() -> list[tuple[str, str]]:
+    from unlearn_cli.forget.manipulations import MANIPULATIONS
+
+    return [(name, m.description) for name, m in MANIPULATIONS.items()]
+
+
 def _methods() -> list[tuple[str, str]]:
     from unlearn_cli.methods import METHODS
     from unlearn_cli.params import describe_fields
@@ -79,6 +93,8 @@ CATALOGS: dict[str, Callable[[], list[tuple[str, str]]]] = {
     "metrics": _metrics,
     "methods": _methods,
     "presets": _presets,
+    "recipes": _recipes,
+    "manipulations": _manipulations,
 }
 
 

@@ -9,11 +9,13 @@ from unlearn_cli import __version__
 from unlearn_cli.data.sources import DATASETS
 from unlearn_cli.errors import DataError, UnknownNameError
 from unlearn_cli.forget import FORGET_KINDS
+from unlearn_cli.forget.manipulations import MANIPULATIONS
 from unlearn_cli.methods import METHODS
 from unlearn_cli.methods.presets import PRESETS
 from unlearn_cli.metrics import METRICS
 from unlearn_cli.models import MODELS
 from unlearn_cli.steps import prepare_data as prepare_step
+from unlearn_cli.train.recipes import RECIPES
 
 SUBCOMMANDS = ["prepare-data", "pretrain", "make-forget-set", "unlearn", "evaluate", "report", "demo", "ls"]
 REGISTRIES = {
@@ -23,6 +25,8 @@ REGISTRIES = {
     "metrics": METRICS,
     "methods": METHODS,
     "presets": PRESETS,
+    "recipes": RECIPES,
+    "manipulations": MANIPULATIONS,
 }
 
 
@@ -150,3 +154,12 @@ def test_error_message_markup_is_printed_literally(cli, monkeypatch):
     monkeypatch.setattr(prepare_step, "prepare_dataset", broken)
     result = cli("prepare-data")
     assert_one_line_error(result, "cannot read /data/[bold]x[/bold].tar", "Hint: check [this]")
+
+
+def test_listings_say_where_we_deliberately_differ_from_a_reference():
+    from unlearn_cli.catalog import catalog
+
+    poison = dict(catalog("manipulations"))["poison"]
+    assert "255" in poison and "before normalisation" in poison and "corrective repo" in poison
+    assert all("never selected by test accuracy" in text for _, text in catalog("recipes"))
+    assert all("biases zero" in text for _, text in catalog("models") if _ != "cnn")

@@ -19,6 +19,8 @@ class Listing(str, Enum):
     metrics = "metrics"
     methods = "methods"
     presets = "presets"
+    recipes = "recipes"
+    manipulations = "manipulations"
 
 
 def ls(

@@ -128,7 +128,9 @@ def _class_pair(pair: tuple[int | str, int | str], names: list[str]) -> tuple[in
     return a, b
 
 
-@_register("poison", "BadNet: N random rows get a trigger patch and the target label")
+@_register("poison", "BadNet: N random rows get the target label and a patch of pixel value 255 in every "
+           "channel, before normalisation (the corrective repo writes the normalised data's one "
+           "global maximum into all channels instead)")
 def _poison(
     labels: np.ndarray, num_classes: int, opt: ManipulationOptions, rng: np.random.Generator
 ) -> ManipulatedView:
