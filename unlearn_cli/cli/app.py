@@ -14,6 +14,7 @@ from unlearn_cli.cli import make_forget_set as make_forget_set_cmd
 from unlearn_cli.cli import prepare_data as prepare_data_cmd
 from unlearn_cli.cli import pretrain as pretrain_cmd
 from unlearn_cli.cli import report as report_cmd
+from unlearn_cli.cli import sweep as sweep_cmd
 from unlearn_cli.cli import unlearn as unlearn_cmd
 from unlearn_cli.cli.errors import ErrorMappingGroup
 from unlearn_cli.cli.output import setup_logging
@@ -51,5 +52,6 @@ app.command("make-forget-set")(make_forget_set_cmd.make_forget_set)
 app.command("unlearn")(unlearn_cmd.unlearn)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("report")(report_cmd.report)
+app.command("sweep")(sweep_cmd.sweep)
 app.command("demo")(demo_cmd.demo)
 app.command("ls")(ls_cmd.ls)

@@ -1,0 +1,95 @@
+"""The sweep's progress on stderr: bars per step kind on a terminal, plain lines elsewhere.
+
+On a terminal (rich): one bar per kind of step (pretrain, forget, unlearn, …) with how many of
+its nodes have finished and failed, and the nodes running now. Elsewhere (a log file, CI, a
+cluster job): one line per finished node, so the log tells what happened in order:
+
+    [ 12/40] ran     unlearned/digits-cnn-s0-per10-s0-finetune-s0  3.1 s
+    [ 13/40] FAILED  unlearned/…-finetune-lr1e+06-s0  the loss is nan at step 3 … (log: sweeps/x/logs/…)
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from unlearn_cli.sweep.node import FAILED, SKIPPED, Outcome
+from unlearn_cli.sweep.plan import LABELS, Node
+
+
+class Display:
+    def __init__(self, console: Console, nodes: list[Node]) -> None:
+        self.console = console
+        self.label = {node.id: node.label for node in nodes}
+        self.total = len(nodes)
+        self.count = 0
+        self.running: dict[str, float] = {}
+        self.live: Live | None = None
+        self.progress: Progress | None = None
+        self.tasks: dict[str, Any] = {}
+        self.failed = {label: 0 for label in LABELS}
+
+    def __enter__(self) -> Display:
+        if self.console.is_terminal and self.total:
+            self.progress = Progress(TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[failed]}"), TimeElapsedColumn(), console=self.console)
+            for label in LABELS:
+                count = sum(1 for value in self.label.values() if value == label)
+                if count:
+                    self.tasks[label] = self.progress.add_task(label, total=count, failed="")
+            self.live = Live(self._renderable(), console=self.console, refresh_per_second=4, transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.update(self._renderable())
+            self.live.__exit__(None, None, None)
+            self.live = None
+
+    def _renderable(self) -> Group:
+        assert self.progress is not None
+        now = time.monotonic()
+        names = [f"{node_id} ({now - since:.0f} s)" for node_id, since in list(self.running.items())[:6]]
+        more = len(self.running) - len(names)
+        text = "running: " + (", ".join(names) + (f" and {more} more" if more > 0 else "") if names else "—")
+        return Group(self.progress, Text(text, style="dim", overflow="ellipsis", no_wrap=True))
+
+    def started(self, node: Node) -> None:
+        self.running[node.id] = time.monotonic()
+        if self.live is not None:
+            self.live.update(self._renderable())
+
+    def finished(self, outcome: Outcome) -> None:
+        self.running.pop(outcome.node, None)
+        self.count += 1
+        label = self.label.get(outcome.node, "report")
+        if outcome.status in (FAILED, SKIPPED):
+            self.failed[label] += outcome.status == FAILED
+        if self.progress is not None and label in self.tasks:
+            failed = f"[red]{self.failed[label]} failed[/]" if self.failed[label] else ""
+            self.progress.update(self.tasks[label], advance=1, failed=failed)
+        if self.live is not None:
+            self.live.update(self._renderable())
+            if outcome.status == FAILED:
+                self.console.print(f"[red]FAILED[/] {escape(outcome.node)}: {escape(outcome.error or '')}",
+                                   highlight=False, soft_wrap=True)
+            return
+        self.console.print(line(outcome, self.count, self.total), highlight=False, markup=False, soft_wrap=True)
+
+
+def line(outcome: Outcome, index: int, total: int) -> str:
+    width = len(str(total))
+    text = f"[{index:>{width}}/{total}] {outcome.status.upper() if outcome.status == FAILED else outcome.status:<7} {outcome.node}"
+    if outcome.status in ("ran", "exists"):
+        return f"{text}  {outcome.seconds:.1f} s"
+    detail = outcome.error or ""
+    if outcome.log:
+        detail += f" (log: {outcome.log})"
+    return f"{text}  {detail}"

@@ -1,0 +1,587 @@
+"""A grid expanded into a DAG of step nodes, each one call of a step's library function.
+
+What crosses with what (per setting document, `grid.py`):
+
+    datasets × manipulations (kinds × sizes × known × … × seeds, or none)
+      × models × pretrain (recipe × width × epochs/steps/lr/… × seeds)        → one model each
+      forget targets: the manipulation's known part, and every selection
+        (per / fraction / class / subclass / indices × their modifiers × seeds) made from the model
+      × presets × unlearning seeds × methods (each entry's params and generic options crossed)
+      → one unlearned run and one evaluation each (against the reference run of the same forget
+        set, preset and seed), plus one evaluation of the model before unlearning per forget set
+    then one report over every evaluation.
+
+A node is identified by the artifact it writes (`kind/name`, names from `naming.py`). Cells
+that need the same artifact share its node; two different nodes with one name are an error,
+found here, before anything runs. Every value is checked against the registries (datasets,
+models, recipes, presets, methods and their parameters, forget kinds, manipulations, metrics)
+while expanding, and an error names the grid line the value came from.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from unlearn_cli.artifacts import Workspace, check_name
+from unlearn_cli.errors import ArtifactError, InputError
+from unlearn_cli.sweep import naming
+from unlearn_cli.sweep.grid import GENERIC, NO_PRESET, Doc, Grid
+from unlearn_cli.sweep.tomlindex import Path as KeyPath
+
+# How --plan and the final count group the nodes (manipulations are make-forget-set steps).
+LABELS = ("prepare", "pretrain", "forget", "unlearn", "evaluate", "report")
+SELECTION_KEYS = ("per", "fraction", "class", "subclass", "indices")
+
+
+@dataclass(frozen=True)
+class Node:
+    """One step to run: `options` is the step's own options dataclass."""
+
+    step: str  # prepare | manipulate | pretrain | forget | unlearn | evaluate | report
+    kind: str  # the manifest kind it writes
+    name: str
+    options: Any
+    deps: tuple[str, ...] = ()
+    gpu: bool = False  # trains or runs a model: a GPU where there is one
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    @property
+    def label(self) -> str:
+        return "forget" if self.step == "manipulate" else self.step
+
+
+@dataclass
+class Plan:
+    name: str
+    grid: Path
+    nodes: dict[str, Node]  # in an order where every node comes after its dependencies
+    origin: dict[str, str] = field(default_factory=dict)  # node id -> the grid line and cell that asked for it
+
+    @property
+    def report(self) -> Node | None:
+        return next((node for node in self.nodes.values() if node.step == "report"), None)
+
+    def dependants(self) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = {node_id: [] for node_id in self.nodes}
+        for node in self.nodes.values():
+            for dep in node.deps:
+                result[dep].append(node.id)
+        return result
+
+
+# ------------------------------------------------------------------------------ status
+
+DONE, TODO, REDO = "done", "todo", "redo"
+
+
+def artifact_state(ws: Workspace, node: Node, expected_evaluations: set[str] | None = None) -> str:
+    """DONE if the node's artifact exists and validates (a report: over exactly the expected
+    evaluations), TODO if there is none, REDO if there is one that must be made again."""
+    if not ws.manifest_path(node.kind, node.name).exists():
+        return TODO
+    try:
+        manifest = ws.read(node.kind, node.name)
+    except ArtifactError:
+        return REDO
+    if node.step == "report" and expected_evaluations is not None and set(manifest.parents) != expected_evaluations:
+        return REDO
+    return DONE
+
+
+def plan_status(ws: Workspace, plan: Plan) -> dict[str, str]:
+    """Each node's state; a node whose dependency is not done is not done either (its artifact,
+    if any, will no longer match the parent made again)."""
+    status: dict[str, str] = {}
+    for node in plan.nodes.values():
+        if node.step == "report":
+            continue
+        own = artifact_state(ws, node)
+        if own == DONE and any(status[dep] != DONE for dep in node.deps):
+            own = REDO
+        status[node.id] = own
+    report = plan.report
+    if report is not None:
+        # The report covers the evaluations that exist when it runs: those planned and done now.
+        done = {plan.nodes[dep].name for dep in report.deps if status[dep] == DONE}
+        own = artifact_state(ws, report, done)
+        status[report.id] = DONE if own == DONE and len(done) == len(report.deps) else (TODO if own == TODO else REDO)
+    return status
+
+
+def check_sources(plan: Plan, status: dict[str, str]) -> None:
+    """A dataset to prepare needs a source (or download = true) — said before any work."""
+    from unlearn_cli.data.sources import DATASETS
+
+    for node in plan.nodes.values():
+        if node.step != "prepare" or status[node.id] == DONE:
+            continue
+        options = node.options
+        if DATASETS.get(options.dataset).embedded or options.download:
+            continue
+        if options.source is None:
+            raise InputError(f"{plan.origin[node.id]}: dataset {options.dataset} is not prepared in this workspace "
+                             "and the grid gives no source for it",
+                             hint=f'add [data.{options.dataset}] with source = "<archive or folder>" (or download = '
+                             f"true), or run unlearn prepare-data --dataset {options.dataset} first")
+        if not Path(options.source).exists():
+            raise InputError(f"{plan.origin[node.id]}: the source of {options.dataset} does not exist: {options.source}",
+                             hint="fix [data.<dataset>] source (a relative path is relative to the grid file)")
+
+
+# ---------------------------------------------------------------------------- building
+
+
+def build_plan(grid: Grid, *, device: str | None = None) -> Plan:
+    builder = _Builder(grid, device)
+    evaluations: list[str] = []
+    report_enabled = True
+    for doc in grid.settings:
+        evaluations += _Setting(builder, doc).expand()
+        report_enabled = bool(doc.get(("report", "enabled"), True)) and report_enabled
+    if report_enabled and evaluations:
+        from unlearn_cli.steps.report import ReportOptions
+
+        deps = tuple(dict.fromkeys(evaluations))
+        node = Node("report", "report", check_name(grid.name),
+                    ReportOptions(evaluations=tuple(builder.nodes[d].name for d in deps), name=grid.name), deps)
+        builder.nodes[node.id] = node
+        builder.origin[node.id] = f"{grid.file.path} (the sweep's report)"
+    return Plan(grid.name, grid.file.path, builder.nodes, builder.origin)
+
+
+class _Builder:
+    def __init__(self, grid: Grid, device: str | None) -> None:
+        self.grid = grid
+        self.device = device
+        self.nodes: dict[str, Node] = {}
+        self.origin: dict[str, str] = {}
+
+    def add(self, node: Node, doc: Doc, path: KeyPath, cell: str) -> str:
+        try:
+            check_name(node.name)
+        except InputError as error:
+            raise doc.error(path, f"{cell}: the {node.kind} name '{node.name}' is not a valid artifact name",
+                            hint=f"{error.hint}; fewer or shorter settings shorten it") from None
+        here = f"{doc.where(path)} ({cell})"
+        existing = self.nodes.get(node.id)
+        if existing is None:
+            self.nodes[node.id] = node
+            self.origin[node.id] = here
+        elif existing != node:
+            raise InputError(
+                f"two cells of the grid would write the same {node.kind} '{node.name}': "
+                f"{self.origin[node.id]} and {here}",
+                hint="a name shows only the settings that differ from the defaults and formats numbers with 6 "
+                "significant digits; make the cells differ in a setting the name shows, or drop one")
+        return node.id
+
+
+def _values(doc: Doc, path: KeyPath, default: list[Any]) -> list[tuple[Any, KeyPath]]:
+    """The grid values of a key with where each is written (a scalar is one value)."""
+    value = doc.get(path)
+    if value is None:
+        return [(item, path) for item in default]
+    if isinstance(value, list):
+        return [(item, (*path, index)) for index, item in enumerate(value)]
+    return [(value, path)]
+
+
+def _registered(doc: Doc, path: KeyPath, registry: Any, what: str, *, required: bool = False,
+                default: list[Any] | None = None) -> list[tuple[Any, KeyPath]]:
+    values = _values(doc, path, default or [])
+    if required and not values:
+        raise doc.error(path[:-1] or path, f"the grid names no {what}s: add {path[-1]} = [...]",
+                        hint=f"valid {what}s: {', '.join(registry.names())}")
+    for value, where in values:
+        if value is not None and value != NO_PRESET and value not in registry:
+            raise doc.error(where, f"unknown {what} '{value}'", hint=f"valid {what}s: {', '.join(registry.names())}")
+    return values
+
+
+def _cross(doc: Doc, section: str, keys: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    """Every combination of the listed keys of `[section]` (absent keys: None)."""
+    axes = [[value for value, _ in _values(doc, (section, key), [None])] for key in keys]
+    for combo in itertools.product(*axes):
+        yield dict(zip(keys, combo))
+
+
+def _rewrap(doc: Doc, path: KeyPath, error: InputError, prefix: str = "") -> InputError:
+    return doc.error(path, f"{prefix}{error.message}", hint=error.hint)
+
+
+@dataclass
+class _Target:
+    """A forget set that runs are made on."""
+
+    node: str
+    name: str
+    run_base: str  # unlearned names start with it: the forget set, or the model for a manipulation
+    cell: str
+
+
+@dataclass
+class _MethodEntry:
+    index: int
+    spec: Any
+    preset: str | None  # "none" in the file: never a preset; None: the setting's preset
+    variants: list[tuple[dict[str, Any], dict[str, Any]]]  # (params as given, generic options)
+    reference: bool
+
+
+class _Setting:
+    def __init__(self, builder: _Builder, doc: Doc) -> None:
+        self.b = builder
+        self.doc = doc
+        self.grid_dir = builder.grid.file.path.parent
+
+    # --- the whole setting -------------------------------------------------------------
+    def expand(self) -> list[str]:
+        from unlearn_cli.data.sources import DATASETS
+        from unlearn_cli.methods.presets import PRESETS
+        from unlearn_cli.models import MODELS
+
+        doc = self.doc
+        datasets = _registered(doc, ("datasets",), DATASETS, "dataset", required=True)
+        models = _registered(doc, ("models",), MODELS, "model", required=True)
+        presets = [(None if value == NO_PRESET else value, where)
+                   for value, where in _registered(doc, ("presets",), PRESETS, "preset", default=[NO_PRESET])]
+        for key in doc.get(("data",), {}) or {}:
+            if key not in DATASETS:
+                raise doc.error(("data", key), f"unknown dataset '{key}' in [data]",
+                                hint=f"valid datasets: {', '.join(DATASETS.names())}")
+        methods = self._methods()
+        self.metrics = self._metrics()
+        self.evaluate_seed = int(doc.get(("evaluate", "seed"), 0))
+        self.original = bool(doc.get(("evaluate", "original"), True))
+        evaluations: list[str] = []
+        for dataset, dataset_where in datasets:
+            prepare = self._prepare(dataset, dataset_where)
+            for manipulation in self._manipulations(dataset, prepare):
+                for model, model_where in models:
+                    for pretrain in self._pretrains(dataset, model, model_where, prepare, manipulation):
+                        for target in self._targets(pretrain, manipulation):
+                            evaluations += self._runs(pretrain, target, presets, methods)
+        return evaluations
+
+    # --- data ----------------------------------------------------------------------------
+    def _prepare(self, dataset: str, where: KeyPath) -> str:
+        from unlearn_cli.steps.prepare_data import PrepareOptions
+
+        source = self.doc.get(("data", dataset, "source"))
+        path = None
+        if source is not None:
+            path = Path(source).expanduser()
+            path = path if path.is_absolute() else (self.grid_dir / path).resolve()
+        options = PrepareOptions(dataset=dataset, source=path, download=bool(self.doc.get(("data", dataset, "download"), False)))
+        return self.b.add(Node("prepare", "dataset", dataset, options), self.doc, where, f"dataset {dataset}")
+
+    def _manipulations(self, dataset: str, prepare: str) -> list[tuple[str, str] | None]:
+        """(node id, name) of every manipulation of this dataset, or [None] without any."""
+        from unlearn_cli.forget import MANIPULATIONS
+        from unlearn_cli.steps.forget_set import ForgetSetOptions, ManipulationOptions
+
+        doc = self.doc
+        kinds = _registered(doc, ("manipulation", "kinds"), MANIPULATIONS, "manipulation")
+        if not kinds:
+            return [None]
+        sizes = _values(doc, ("manipulation", "sizes"), [])
+        if not sizes:
+            raise doc.error(("manipulation",), "a manipulation needs sizes = [N, ...] (how many train samples)",
+                            hint="e.g. sizes = [100, 500, 1000]")
+        for size, where in sizes:
+            if size < 1:
+                raise doc.error(where, f"manipulation size {size} is not positive", hint="e.g. sizes = [500]")
+        known = _values(doc, ("manipulation", "known"), [1.0])
+        for value, where in known:
+            if not 0 < value <= 1:
+                raise doc.error(where, f"known fraction {value} is outside (0, 1]",
+                                hint="the fraction of the manipulated samples the unlearner is told about, e.g. 0.5")
+        result = []
+        for kind, kind_where in kinds:
+            patches = _values(doc, ("manipulation", "patch_size"), [None]) if kind == "poison" else [(None, ())]
+            targets = _values(doc, ("manipulation", "target"), [None]) if kind == "poison" else [(None, ())]
+            pairs = _values(doc, ("manipulation", "classes"), [None]) if kind == "interclass" else [(None, ())]
+            seeds = _values(doc, ("manipulation", "seeds"), [0])
+            for (size, _), (fraction, _), (patch, _), (target, _), (classes, classes_where), (seed, _) in \
+                    itertools.product(sizes, known, patches, targets, pairs, seeds):
+                pair = None
+                if classes is not None:
+                    parts = [part.strip() for part in str(classes).split(",")]
+                    if len(parts) != 2 or not all(parts):
+                        raise doc.error(classes_where, f"classes = {classes!r} is not a pair", hint='e.g. classes = "3,5"')
+                    pair = (parts[0], parts[1])
+                name = naming.manipulation_name(dataset, kind, size, fraction, seed, patch_size=patch,
+                                                target=None if target is None else str(target), classes=classes)
+                options = ForgetSetOptions(
+                    dataset=dataset, seed=seed, name=name, device=self.b.device,
+                    manipulation=ManipulationOptions(kind=kind, size=size, known=float(fraction),
+                                                     patch_size=3 if patch is None else patch,
+                                                     target="0" if target is None else str(target), classes=pair))
+                node = self.b.add(Node("manipulate", "forget-set", name, options, (prepare,)), doc, kind_where,
+                                  f"{kind} {size}, known {fraction:g}, seed {seed}")
+                result.append((node, name))
+        return result
+
+    # --- models --------------------------------------------------------------------------
+    def _pretrains(self, dataset: str, model: str, where: KeyPath, prepare: str,
+                   manipulation: tuple[str, str] | None) -> list[tuple[str, str, str]]:
+        """(node id, name, cell) of every pretrained model of this dataset and architecture."""
+        from unlearn_cli.steps.pretrain import PretrainOptions
+        from unlearn_cli.train.recipes import RECIPES
+
+        doc = self.doc
+        _registered(doc, ("pretrain", "recipe"), RECIPES, "recipe")
+        for width, width_where in _values(doc, ("pretrain", "width"), []):
+            if not width > 0:
+                raise doc.error(width_where, f"width {width} is not positive", hint="e.g. width = 0.25 for a tiny model")
+        keys = ("recipe", "width", "epochs", "steps", "lr", "batch_size", "weight_decay", "seeds")
+        result = []
+        for combo in _cross(doc, "pretrain", keys):
+            seed = 0 if combo["seeds"] is None else combo["seeds"]
+            overrides = {key: combo[key] for key in ("epochs", "steps", "lr", "batch_size", "weight_decay")}
+            base = manipulation[1] if manipulation else dataset
+            name = naming.model_name(base, model, seed, width=combo["width"], recipe=combo["recipe"], overrides=overrides)
+            options = PretrainOptions(
+                dataset=dataset, model=model, recipe=combo["recipe"] or naming.DEFAULT_RECIPE, seed=seed,
+                width=1.0 if combo["width"] is None else float(combo["width"]), device=self.b.device, name=name,
+                manipulation=manipulation[1] if manipulation else None,
+                **{key: (float(value) if key in ("lr", "weight_decay") and value is not None else value)
+                   for key, value in overrides.items()})
+            deps = (prepare, *([manipulation[0]] if manipulation else []))
+            cell = f"model {name}"
+            result.append((self.b.add(Node("pretrain", "model", name, options, deps, gpu=True), doc, where, cell),
+                           name, cell))
+        return result
+
+    # --- forget sets ---------------------------------------------------------------------
+    def _targets(self, pretrain: tuple[str, str, str], manipulation: tuple[str, str] | None) -> list[_Target]:
+        from unlearn_cli.forget import FORGET_KINDS, resolve_params
+        from unlearn_cli.steps.forget_set import ForgetSetOptions
+
+        doc = self.doc
+        model_node, model, _ = pretrain
+        targets = []
+        if manipulation is not None:
+            targets.append(_Target(manipulation[0], manipulation[1], model, f"{model} on its manipulation"))
+        difficulties = _values(doc, ("forget", "difficulty"), ["record"])
+        balances = _values(doc, ("forget", "balance"), [True])
+        seeds = _values(doc, ("forget", "seeds"), [0])
+        for kind in SELECTION_KEYS:
+            for value, where in _values(doc, ("forget", kind), []):
+                modifiers: list[tuple[dict[str, Any], KeyPath]]
+                if kind == "per":
+                    modifiers = [({"per": value, "difficulty": d}, w) for d, w in difficulties]
+                elif kind == "fraction":
+                    modifiers = [({"fraction": float(value), "balance": b}, w) for b, w in balances]
+                elif kind == "class":
+                    modifiers = [({"target": str(value)}, where)]
+                elif kind == "subclass":
+                    modifiers = [({"name": str(value)}, where)]
+                else:
+                    path = Path(str(value)).expanduser()
+                    modifiers = [({"path": path if path.is_absolute() else (self.grid_dir / path).resolve()}, where)]
+                for params, params_where in modifiers:
+                    try:
+                        resolve_params(FORGET_KINDS.get(kind), params)
+                    except InputError as error:
+                        raise _rewrap(doc, params_where, error) from None
+                    for seed, _ in seeds:
+                        name = naming.forget_name(model, kind, params, seed)
+                        options = ForgetSetOptions(model=model, kind=kind, params=params, seed=seed, name=name,
+                                                   device=self.b.device)
+                        gpu = params.get("difficulty") == "confidence"
+                        node = self.b.add(Node("forget", "forget-set", name, options, (model_node,), gpu=gpu), doc,
+                                          where, f"forget set {name}")
+                        targets.append(_Target(node, name, name, f"forget set {name}"))
+        if not targets:
+            raise doc.error(("forget",), "the grid makes no forget set: give [forget] per/fraction/class/subclass/"
+                            "indices, or a [manipulation]",
+                            hint="e.g. [forget] per = [10], or [manipulation] kinds = [\"poison\"] sizes = [500]")
+        return targets
+
+    # --- methods -------------------------------------------------------------------------
+    def _methods(self) -> list[_MethodEntry]:
+        from unlearn_cli.methods import METHODS
+        from unlearn_cli.methods.presets import PRESETS
+
+        doc = self.doc
+        entries = doc.get(("methods",), []) or []
+        if not entries:
+            raise doc.error(("methods",), "the grid runs no method: add [[methods]] entries",
+                            hint=f'e.g. [[methods]] name = "retrain"; valid methods: {", ".join(METHODS.names())}')
+        result = []
+        for index, entry in enumerate(entries):
+            at: KeyPath = ("methods", index)
+            name = entry.get("name")
+            if name is None:
+                raise doc.error(at, "a [[methods]] entry needs name = \"<method>\"",
+                                hint=f"valid methods: {', '.join(METHODS.names())}")
+            if name not in METHODS:
+                raise doc.error((*at, "name"), f"unknown method '{name}'", hint=f"valid methods: {', '.join(METHODS.names())}")
+            spec = METHODS.get(name)
+            preset = entry.get("preset")
+            if preset is not None and preset != NO_PRESET:
+                if preset not in PRESETS:
+                    raise doc.error((*at, "preset"), f"unknown preset '{preset}'", hint=f"valid presets: {', '.join(PRESETS.names())}")
+                if name not in PRESETS.get(preset).methods:
+                    raise doc.error((*at, "preset"), f"preset {preset} has no settings for method '{name}'",
+                                    hint=f"it has: {', '.join(PRESETS.get(preset).methods)}")
+            generic = self._generic(entry, at, spec)
+            params = list(self._params(entry.get("params", {}) or {}, (*at, "params")))
+            variants = [(p, g) for p in params for g in generic]
+            result.append(_MethodEntry(index, spec, preset, variants, bool(entry.get("reference", False))))
+        marked = [entry for entry in result if entry.reference]
+        if len(marked) > 1:
+            raise doc.error(("methods", marked[1].index, "reference"), "more than one [[methods]] entry is the reference",
+                            hint="mark one entry reference = true (by default: the first plain retrain)")
+        reference = marked[0] if marked else next(
+            (e for e in result if e.spec.name == "retrain" and not (entries[e.index].get("params"))
+             and not any(key in entries[e.index] for key in GENERIC)), None)
+        if reference is not None:
+            reference.reference = True
+            if len(reference.variants) != 1:
+                raise doc.error(("methods", reference.index), "the reference entry expands to several runs",
+                                hint="give the reference single values (no lists), so each forget set has one reference")
+        return result
+
+    def _generic(self, entry: dict[str, Any], at: KeyPath, spec: Any) -> list[dict[str, Any]]:
+        """The generic training options of an entry's runs: its own, else the [unlearn] ones
+        (those only for methods that train), every list crossed."""
+        own = [key for key in GENERIC if key in entry]
+        if own and not spec.trains:
+            raise self.doc.error((*at, own[0]), f"method '{spec.name}' does not train; {own[0]} means nothing to it",
+                                 hint=f"leave {', '.join(own)} out of this entry")
+        axes = []
+        for key in GENERIC:
+            if key in entry:
+                axes.append([value for value, _ in _values(self.doc, (*at, key), [])])
+            elif spec.trains:
+                axes.append([value for value, _ in _values(self.doc, ("unlearn", key), [None])])
+            else:
+                axes.append([None])
+        return [dict(zip(GENERIC, combo)) for combo in itertools.product(*axes)]
+
+    def _params(self, params: dict[str, Any], at: KeyPath) -> Iterator[dict[str, Any]]:
+        plain = {key: value for key, value in params.items() if not isinstance(value, dict)}
+        relative = {key: value for key, value in params.items() if isinstance(value, dict)}
+        keys = list(plain)
+        for combo in itertools.product(*[value if isinstance(value, list) else [value] for value in plain.values()]):
+            values = dict(zip(keys, combo))
+            scaled = []
+            for key, rule in relative.items():
+                base = values.get(rule["times"])
+                if not isinstance(base, (int, float)) or isinstance(base, bool):
+                    raise self.doc.error((*at, key, "times"), f"{key} = {{ times = \"{rule['times']}\" }} needs a numeric "
+                                         f"parameter {rule['times']} in the same params",
+                                         hint=f"give params.{rule['times']} = [numbers]")
+                scaled.append([(key, base * factor) for factor in rule["by"]])
+            for extra in itertools.product(*scaled):
+                yield {**values, **dict(extra)}
+
+    def _metrics(self) -> tuple[str, ...] | None:
+        from unlearn_cli.metrics.base import check_metric_names
+
+        values = _values(self.doc, ("evaluate", "metrics"), [])
+        if not values:
+            return None
+        try:
+            check_metric_names([value for value, _ in values])
+        except InputError as error:
+            raise _rewrap(self.doc, ("evaluate", "metrics"), error) from None
+        return tuple(value for value, _ in values)
+
+    # --- runs and evaluations ------------------------------------------------------------
+    def _runs(self, pretrain: tuple[str, str, str], target: _Target, presets: list[tuple[str | None, KeyPath]],
+              methods: list[_MethodEntry]) -> list[str]:
+        from unlearn_cli.steps.evaluate import EvaluateOptions
+
+        model_node, model, _ = pretrain
+        evaluations = []
+        seeds = [seed for seed, _ in _values(self.doc, ("unlearn", "seeds"), [0])]
+        for preset, _ in presets:
+            first_reference: tuple[str, str, str | None] | None = None  # (node id, name, preset) at the first seed
+            for seed in seeds:
+                runs = []  # (node id, name, entry index)
+                reference: tuple[str, str] | None = None
+                for entry in methods:
+                    for params, generic in entry.variants:
+                        node_id, name, applied = self._run(model, model_node, target, preset, entry, params, generic, seed)
+                        runs.append((node_id, name, entry.index))
+                        if entry.reference:
+                            reference = (node_id, name)
+                            first_reference = first_reference or (node_id, name, applied)
+                for node_id, name, index in runs:
+                    options = EvaluateOptions(run=name, reference=reference[1] if reference else None,
+                                              metrics=self.metrics, name=name, seed=self.evaluate_seed,
+                                              device=self.b.device)
+                    deps = tuple(dict.fromkeys([node_id, *([reference[0]] if reference else [])]))
+                    evaluations.append(self.b.add(Node("evaluate", "evaluation", name, options, deps, gpu=True),
+                                                  self.doc, ("methods", index), f"evaluation of {name}"))
+            if self.original:
+                evaluations.append(self._original(model_node, model, target, first_reference))
+        return evaluations
+
+    def _original(self, model_node: str, model: str, target: _Target,
+                  reference: tuple[str, str, str | None] | None) -> str:
+        """The model before unlearning, on the forget set: the report's "original" row."""
+        from unlearn_cli.steps.evaluate import EvaluateOptions
+
+        name = naming.original_evaluation_name(model, target.name, reference[2] if reference else None)
+        options = EvaluateOptions(run=model, forget=target.name, reference=reference[1] if reference else None,
+                                  metrics=self.metrics, name=name, seed=self.evaluate_seed, device=self.b.device)
+        deps = (model_node, target.node, *([reference[0]] if reference else []))
+        return self.b.add(Node("evaluate", "evaluation", name, options, deps, gpu=True), self.doc, ("evaluate",),
+                          f"evaluation of {model} before unlearning")
+
+    def _run(self, model: str, model_node: str, target: _Target, preset: str | None, entry: _MethodEntry,
+             params: dict[str, Any], generic: dict[str, Any], seed: int) -> tuple[str, str, str | None]:
+        from unlearn_cli.methods.presets import PRESETS
+        from unlearn_cli.methods.training import GenericOptions
+        from unlearn_cli.params import resolve_params
+        from unlearn_cli.steps.unlearn import UnlearnOptions
+
+        spec = entry.spec
+        at: KeyPath = ("methods", entry.index)
+        if entry.preset == NO_PRESET:
+            applied = None
+        elif entry.preset is not None:
+            applied = entry.preset
+        else:
+            applied = preset if preset is not None and spec.name in PRESETS.get(preset).methods else None
+        preset_params = dict(PRESETS.get(applied).methods[spec.name].params) if applied else {}
+        try:
+            resolved = resolve_params(spec.params, {**preset_params, **params}, f"method '{spec.name}'")
+            baseline = resolve_params(spec.params, preset_params, f"preset {applied}")
+        except InputError as error:
+            raise _rewrap(self.doc, (*at, "params"), error) from None
+        name = naming.run_name(target.run_base, spec.name, applied, naming.changed_params(resolved, baseline),
+                               generic, seed)
+        options = UnlearnOptions(method=spec.name, model=model, forget=target.name, params=dict(params), preset=applied,
+                                 generic=GenericOptions(**{key: _typed(key, value) for key, value in generic.items()}),
+                                 seed=seed, name=name, device=self.b.device)
+        describe = ", ".join([spec.name, *([f"preset {applied}"] if applied else []),
+                              *(f"{k}={v}" for k, v in params.items()), f"seed {seed}"])
+        node_id = self.b.add(Node("unlearn", "unlearned", name, options, (model_node, target.node), gpu=True),
+                             self.doc, at, f"{describe} on {target.name}")
+        return node_id, name, applied
+
+
+def _typed(key: str, value: Any) -> Any:
+    if value is not None and key in ("lr", "weight_decay"):
+        return float(value)
+    return value
+
+
+def with_force(node: Node, force: bool, resume: bool = False) -> Node:
+    """The node with the step options `force` (and `resume`, for steps that train) set."""
+    options = replace(node.options, force=force)
+    if resume and hasattr(options, "resume"):
+        options = replace(options, resume=True)
+    return replace(node, options=options)
