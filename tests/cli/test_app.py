@@ -17,7 +17,7 @@ from unlearn_cli.models import MODELS
 from unlearn_cli.steps import prepare_data as prepare_step
 from unlearn_cli.train.recipes import RECIPES
 
-SUBCOMMANDS = ["prepare-data", "pretrain", "make-forget-set", "unlearn", "evaluate", "report", "demo", "ls"]
+SUBCOMMANDS = ["prepare-data", "pretrain", "make-forget-set", "unlearn", "evaluate", "report", "sweep", "demo", "ls"]
 REGISTRIES = {
     "datasets": DATASETS,
     "models": MODELS,

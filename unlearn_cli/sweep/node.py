@@ -160,21 +160,23 @@ def _report(ws: Workspace, node: Node) -> str:
 
 @contextmanager
 def _output_to(path: str | None) -> Iterator[None]:
-    """Send this process's stdout and stderr (file descriptors included, so library and
-    C-level output too) and the package's log records to `path` while the node runs."""
+    """Send this process's output to `path` while the node runs: the file descriptors (so C-level
+    and child-process output too), Python's sys.stdout/sys.stderr (which may not be those
+    descriptors, e.g. under a test runner) and the package's log records."""
     if path is None:
         yield
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(target, 1)
-    os.dup2(target, 2)
-    os.close(target)
+    saved_fds = os.dup(1), os.dup(2)
+    saved_streams = sys.stdout, sys.stderr
+    stream = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 -- closed below
+    os.dup2(stream.fileno(), 1)
+    os.dup2(stream.fileno(), 2)
+    sys.stdout = sys.stderr = stream
     logger = logging.getLogger("unlearn_cli")
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     old_level, old_propagate = logger.level, logger.propagate
     logger.addHandler(handler)
@@ -183,15 +185,16 @@ def _output_to(path: str | None) -> Iterator[None]:
     try:
         yield
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        stream.flush()
         logger.removeHandler(handler)
         logger.setLevel(old_level)
         logger.propagate = old_propagate
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(saved[0])
-        os.close(saved[1])
+        sys.stdout, sys.stderr = saved_streams
+        os.dup2(saved_fds[0], 1)
+        os.dup2(saved_fds[1], 2)
+        os.close(saved_fds[0])
+        os.close(saved_fds[1])
+        stream.close()
 
 
 def skipped(node: Node, because: str) -> Outcome:

@@ -62,7 +62,7 @@ class Plan:
     name: str
     grid: Path
     nodes: dict[str, Node]  # in an order where every node comes after its dependencies
-    origin: dict[str, str] = field(default_factory=dict)  # node id -> the grid line and cell that asked for it
+    origin: dict[str, tuple[str, str]] = field(default_factory=dict)  # node id -> (grid file:line, cell) that asked for it
 
     @property
     def report(self) -> Node | None:
@@ -126,12 +126,12 @@ def check_sources(plan: Plan, status: dict[str, str]) -> None:
         if DATASETS.get(options.dataset).embedded or options.download:
             continue
         if options.source is None:
-            raise InputError(f"{plan.origin[node.id]}: dataset {options.dataset} is not prepared in this workspace "
+            raise InputError(f"{plan.origin[node.id][0]}: dataset {options.dataset} is not prepared in this workspace "
                              "and the grid gives no source for it",
                              hint=f'add [data.{options.dataset}] with source = "<archive or folder>" (or download = '
                              f"true), or run unlearn prepare-data --dataset {options.dataset} first")
         if not Path(options.source).exists():
-            raise InputError(f"{plan.origin[node.id]}: the source of {options.dataset} does not exist: {options.source}",
+            raise InputError(f"{plan.origin[node.id][0]}: the source of {options.dataset} does not exist: {options.source}",
                              hint="fix [data.<dataset>] source (a relative path is relative to the grid file)")
 
 
@@ -152,7 +152,7 @@ def build_plan(grid: Grid, *, device: str | None = None) -> Plan:
         node = Node("report", "report", check_name(grid.name),
                     ReportOptions(evaluations=tuple(builder.nodes[d].name for d in deps), name=grid.name), deps)
         builder.nodes[node.id] = node
-        builder.origin[node.id] = f"{grid.file.path} (the sweep's report)"
+        builder.origin[node.id] = (str(grid.file.path), "the sweep's report")
     return Plan(grid.name, grid.file.path, builder.nodes, builder.origin)
 
 
@@ -161,7 +161,7 @@ class _Builder:
         self.grid = grid
         self.device = device
         self.nodes: dict[str, Node] = {}
-        self.origin: dict[str, str] = {}
+        self.origin: dict[str, tuple[str, str]] = {}
 
     def add(self, node: Node, doc: Doc, path: KeyPath, cell: str) -> str:
         try:
@@ -169,15 +169,16 @@ class _Builder:
         except InputError as error:
             raise doc.error(path, f"{cell}: the {node.kind} name '{node.name}' is not a valid artifact name",
                             hint=f"{error.hint}; fewer or shorter settings shorten it") from None
-        here = f"{doc.where(path)} ({cell})"
+        here = (doc.where(path), cell)
         existing = self.nodes.get(node.id)
         if existing is None:
             self.nodes[node.id] = node
             self.origin[node.id] = here
         elif existing != node:
+            first = self.origin[node.id]
             raise InputError(
                 f"two cells of the grid would write the same {node.kind} '{node.name}': "
-                f"{self.origin[node.id]} and {here}",
+                f"{first[1]} ({first[0]}) and {cell} ({here[0]})",
                 hint="a name shows only the settings that differ from the defaults and formats numbers with 6 "
                 "significant digits; make the cells differ in a setting the name shows, or drop one")
         return node.id
@@ -233,6 +234,11 @@ class _MethodEntry:
     preset: str | None  # "none" in the file: never a preset; None: the setting's preset
     variants: list[tuple[dict[str, Any], dict[str, Any]]]  # (params as given, generic options)
     reference: bool
+    models: set[str] | None = None  # only on these architectures (e.g. k values that fit them)
+    datasets: set[str] | None = None
+
+    def applies(self, dataset: str, model: str) -> bool:
+        return (self.models is None or model in self.models) and (self.datasets is None or dataset in self.datasets)
 
 
 class _Setting:
@@ -267,7 +273,8 @@ class _Setting:
                 for model, model_where in models:
                     for pretrain in self._pretrains(dataset, model, model_where, prepare, manipulation):
                         for target in self._targets(pretrain, manipulation):
-                            evaluations += self._runs(pretrain, target, presets, methods)
+                            applicable = [entry for entry in methods if entry.applies(dataset, model)]
+                            evaluations += self._runs(pretrain, target, presets, applicable)
         return evaluations
 
     # --- data ----------------------------------------------------------------------------
@@ -387,11 +394,11 @@ class _Setting:
                 else:
                     path = Path(str(value)).expanduser()
                     modifiers = [({"path": path if path.is_absolute() else (self.grid_dir / path).resolve()}, where)]
-                for params, params_where in modifiers:
+                for params, _ in modifiers:
                     try:
                         resolve_params(FORGET_KINDS.get(kind), params)
                     except InputError as error:
-                        raise _rewrap(doc, params_where, error) from None
+                        raise _rewrap(doc, where, error) from None
                     for seed, _ in seeds:
                         name = naming.forget_name(model, kind, params, seed)
                         options = ForgetSetOptions(model=model, kind=kind, params=params, seed=seed, name=name,
@@ -408,8 +415,10 @@ class _Setting:
 
     # --- methods -------------------------------------------------------------------------
     def _methods(self) -> list[_MethodEntry]:
+        from unlearn_cli.data.sources import DATASETS
         from unlearn_cli.methods import METHODS
         from unlearn_cli.methods.presets import PRESETS
+        from unlearn_cli.models import MODELS
 
         doc = self.doc
         entries = doc.get(("methods",), []) or []
@@ -436,14 +445,17 @@ class _Setting:
             generic = self._generic(entry, at, spec)
             params = list(self._params(entry.get("params", {}) or {}, (*at, "params")))
             variants = [(p, g) for p in params for g in generic]
-            result.append(_MethodEntry(index, spec, preset, variants, bool(entry.get("reference", False))))
+            models = _registered(doc, (*at, "models"), MODELS, "model")
+            datasets = _registered(doc, (*at, "datasets"), DATASETS, "dataset")
+            result.append(_MethodEntry(index, spec, preset, variants, bool(entry.get("reference", False)),
+                                       {m for m, _ in models} or None, {d for d, _ in datasets} or None))
         marked = [entry for entry in result if entry.reference]
         if len(marked) > 1:
             raise doc.error(("methods", marked[1].index, "reference"), "more than one [[methods]] entry is the reference",
                             hint="mark one entry reference = true (by default: the first plain retrain)")
         reference = marked[0] if marked else next(
-            (e for e in result if e.spec.name == "retrain" and not (entries[e.index].get("params"))
-             and not any(key in entries[e.index] for key in GENERIC)), None)
+            (e for e in result if e.spec.name == "retrain" and not entries[e.index].get("params")
+             and not any(key in entries[e.index] for key in (*GENERIC, "models", "datasets"))), None)
         if reference is not None:
             reference.reference = True
             if len(reference.variants) != 1:

@@ -62,10 +62,10 @@ class RayExecutor:
     def connect(self) -> bool:
         """Join the cluster (or use the one this process already joined); True if we joined."""
         ray = import_ray()
-        if ray.is_initialized():
-            return False
         if self.address and self.address != "auto":
             probe(self.address)
+        if ray.is_initialized():
+            return False
         try:
             ray.init(address=self.address, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as error:
