@@ -182,3 +182,13 @@ def test_plan_counts_what_is_done(cli, baseline):
     result = plan_json(cli, write_grid(Path(str(baseline.root)).parent), "--workspace", str(baseline.root))
     assert all(row["done"] == row["nodes"] for row in result["counts"].values())
     assert {node["status"] for node in result["nodes"]} == {"done"}
+
+
+def test_the_readme_grid_plans(cli, tmp_path):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    text = readme.split("A grid file (TOML):\n\n```toml\n", 1)[1].split("```", 1)[0]
+    grid = write_grid(tmp_path, text, "mine.toml")
+    counts = plan_json(cli, grid)["counts"]
+    # cifar10 × resnet18 × per 10, 110 × 3 seeds × (retrain, finetune × 2, ssd × 4); EU-k is for resnet9 only
+    assert counts["unlearn"]["nodes"] == 2 * 3 * 7 and counts["pretrain"]["nodes"] == 1
+    assert plan_json(cli, grid, "--smoke")["sweep"] == "mine-smoke"
