@@ -8,6 +8,7 @@ why, when its extra is not installed (`pip install -c constraints.txt -e '.[dev]
 from __future__ import annotations
 
 import builtins
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -94,6 +95,15 @@ def test_slurm_executor_through_submitits_local_executor_gives_the_same_artifact
     assert artifacts(ws) == artifacts(baseline)
     # submitit's own files (the jobs' stdout/stderr) beside the nodes' logs.
     assert list((ws.root / "sweeps" / "small" / "slurm").glob("*_log.err"))
+
+
+def test_slurm_where_there_is_no_slurm(cli, tmp_path):
+    pytest.importorskip("submitit", reason="the slurm extra is not installed (pip install 'unlearn-cli[slurm]')")
+    if shutil.which("srun"):
+        pytest.skip("this machine has Slurm")
+    result = cli("sweep", str(write_grid(tmp_path)), "--executor", "slurm", "--partition", "gpu")
+    assert_one_line_error(result, "cannot submit Slurm jobs from here", "srun", "--executor local")
+    assert not (cli.workspace.root / "manifests").exists()
 
 
 @pytest.mark.parametrize(("text", "expected"), [("240", 240), ("4:00:00", 240), ("90:30", 91), ("1-12", 2160),

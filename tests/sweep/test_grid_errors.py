@@ -37,6 +37,7 @@ CASES = [
      ["unknown manipulation 'posion'", "poison, interclass, labelswap"]),
     ("[forget]\nper = [10]\n", '[forget]\nper = [10]\n[manipulation]\nkinds = ["poison"]\nsizes = [10]\nknown = [0, 0.5]\n',
      "known", ["known fraction 0 is outside (0, 1]"]),
+    ('name = "small"\n', 'name = "../small"\n', "../small", ["the grid's name '../small' cannot name a report"]),
     ("[unlearn]\n", '[[settings]]\nmodels = ["cnn"]\npretrain.widht = 2\n\n[unlearn]\n', "widht",
      ["unknown key 'widht' in [settings[0].pretrain]", "width"]),
 ]

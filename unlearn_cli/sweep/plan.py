@@ -139,6 +139,11 @@ def check_sources(plan: Plan, status: dict[str, str]) -> None:
 
 
 def build_plan(grid: Grid, *, device: str | None = None) -> Plan:
+    try:
+        check_name(grid.name)  # it names the report and the folder sweeps/<name>/
+    except InputError as error:
+        source = ("smoke", "name") if grid.smoke and "name" in grid.file.data.get("smoke", {}) else ("name",)
+        raise grid.file.error(source, f"the grid's name {grid.name!r} cannot name a report", hint=error.hint) from None
     builder = _Builder(grid, device)
     evaluations: list[str] = []
     report_enabled = True

@@ -105,8 +105,7 @@ class RayExecutor:
                                  name=f"unlearn {node.id}").remote(
                 str(root), node, self.threads, str(log_path(root, sweep, node)), *dependencies)
             refs[node.id] = ref
-            by_ref[ref] = node
-            started(node)
+            by_ref[ref] = node  # (Ray does not say when a task starts: the display shows finished ones)
         outcomes: dict[str, Outcome] = {}
         pending = list(by_ref)
         while pending:

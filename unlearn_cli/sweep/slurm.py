@@ -83,7 +83,7 @@ class SlurmExecutor:
             submitit = import_submitit()
             folder = Path(root) / "sweeps" / sweep / "slurm"
             try:
-                self._executor = submitit.AutoExecutor(folder=folder, cluster=self.cluster)
+                self._executor = submitit.AutoExecutor(folder=folder, cluster=self.cluster or "slurm")
             except (RuntimeError, ValueError) as error:
                 raise InputError(f"cannot submit Slurm jobs from here: {error}",
                                  hint="run the sweep on a machine with Slurm's sbatch, or use --executor local") from None
