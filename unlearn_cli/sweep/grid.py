@@ -237,13 +237,6 @@ class Doc:
                 return default
         return value
 
-    def axis(self, path: KeyPath, default: list[Any]) -> list[Any]:
-        """A value as the list of its grid values (a scalar is one value)."""
-        value = self.get(path)
-        if value is None:
-            return list(default)
-        return list(value) if isinstance(value, list) else [value]
-
 
 def _merged(base: Doc, overlay: dict[str, Any], source: KeyPath) -> Doc:
     data = copy.deepcopy(base.data)
