@@ -101,3 +101,15 @@ def test_line_index_of_nested_keys_and_arrays_of_tables():
     assert lines[("m", 1, "sub", "t", "u")] == 14 and lines[("z", "w", 0, "v")] == 16
     assert line_of(lines, ("m", 1, "params", "q", 7)) == 9  # an unknown element: its nearest ancestor
     assert line_of(lines, ("nowhere",)) is None
+
+
+@pytest.mark.parametrize(("options", "fragments"), [
+    (["--executor", "kubernetes"], ["unknown executor 'kubernetes'", "local, ray, slurm"]),
+    (["--jobs", "0"], ["--jobs 0 is not positive"]),
+    (["--threads", "0"], ["--threads 0 is not positive"]),
+    (["--address", "head:6379"], ["--address belongs to --executor ray"]),
+])
+def test_bad_sweep_options_are_refused_before_any_work(cli, tmp_path, options, fragments):
+    result = cli("sweep", str(write_grid(tmp_path)), *options)
+    assert_one_line_error(result, *fragments)
+    assert not (cli.workspace.root / "manifests").exists()
