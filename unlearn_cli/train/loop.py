@@ -8,7 +8,7 @@ loss of one batch (`Objective`).
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +20,7 @@ from torch import nn
 
 from unlearn_cli.errors import TrainingError
 from unlearn_cli.train.checkpoint import Checkpointer, TrainState
+from unlearn_cli.train.device import autocast as autocast_context
 from unlearn_cli.train.distributed import DistContext, all_reduce_sum
 from unlearn_cli.train.distributed import current as dist_current
 from unlearn_cli.train.progress import progress_bar
@@ -59,7 +60,7 @@ class StepCallback(Protocol):
 class LoopConfig:
     total_steps: int
     device: torch.device
-    amp: bool = False  # bf16 autocast; only used on CUDA
+    amp: bool = False  # bf16 autocast (CUDA or CPU); losses are computed from .float() logits
     channels_last: bool = False
     compile: bool = False
     grad_clip: float | None = None
@@ -174,12 +175,12 @@ def train(
     if frozen is not None:
         frozen.snapshot()
 
-    autocast = (torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-                if config.amp and config.device.type == "cuda" else contextlib.nullcontext())
+    autocast = autocast_context(config.device, config.amp)
     model.train()
     for module in keep_eval:
         module.eval()
     losses = torch.zeros(max(config.nan_check_every, 1), device=config.device)
+    epoch_loss = torch.zeros((), device=config.device)  # summed over the epoch, read once at its end
     checked = losses  # the latest window, averaged over DDP ranks
     warmup_seconds = 0.0
     _sync(config.device)
@@ -187,6 +188,8 @@ def train(
     with progress_bar(config.description, total=config.total_steps, completed=step,
                       enabled=dist.is_main) as bar:
         while step < config.total_steps:
+            epoch_steps, epoch_images = 0, 0
+            epoch_loss.zero_()
             for batch in source.epoch(epoch):
                 if step >= config.total_steps:
                     break
@@ -208,6 +211,9 @@ def train(
                 for callback in callbacks:
                     callback.on_step(output)
                 losses[step % len(losses)] = output.loss.detach().float()
+                epoch_loss += losses[step % len(losses)]
+                epoch_steps += 1
+                epoch_images += images_in(batch)
                 step += 1
                 if step % len(losses) == 0 or step == config.total_steps:
                     checked = _mean_over_ranks(losses, dist)
@@ -218,6 +224,8 @@ def train(
                     warmup_seconds = time.perf_counter() - started
                 bar.advance(output.loss)
             epoch += 1
+            bar.epoch_end(epoch=epoch, step=step, loss=epoch_loss / max(epoch_steps, 1),
+                          lr=optimizer.param_groups[0]["lr"] if optimizer else None, images=epoch_images)
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
             if checkpoint is not None and dist.is_main and step < config.total_steps:
@@ -234,6 +242,22 @@ def train(
     last_loss = float(checked[(step - 1) % len(checked)]) if step else math.nan
     return TrainResult(steps=step, epochs=epoch, wall_seconds=wall, last_loss=last_loss,
                        warmup_seconds=warmup_seconds, resumed_seconds=wall_before)
+
+
+def images_in(batch: Any) -> int:
+    """How many images a batch holds, for the images/s of the progress log: the rows of a
+    tensor, of a `Batch`'s `x`, of every batch inside a dataclass (`PairedBatch`,
+    `PhaseBatch`), or of the first element of a tuple such as (x, y)."""
+    if isinstance(batch, torch.Tensor):
+        return int(batch.shape[0]) if batch.dim() else 0
+    x = getattr(batch, "x", None)
+    if isinstance(x, torch.Tensor):
+        return images_in(x)
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        return sum(images_in(getattr(batch, f.name)) for f in dataclasses.fields(batch))
+    if isinstance(batch, (tuple, list)) and batch:
+        return images_in(batch[0])
+    return 0
 
 
 def _mean_over_ranks(losses: torch.Tensor, dist: DistContext) -> torch.Tensor:
