@@ -14,6 +14,7 @@ from tests.conftest import Cli
 from tests.steps.pipeline import copy_workspace
 from tests.sweep.helpers import SMALL_GRID, SMALL_NODES, artifacts, manifest_times, write_grid
 from unlearn_cli.artifacts import Workspace, lock
+from unlearn_cli.errors import ArtifactError
 
 RUN = "digits-cnn-w0.25-e3-s0-per10-s0"
 
@@ -99,9 +100,16 @@ def test_a_sweep_killed_mid_way_and_rerun_ends_with_the_uninterrupted_artifacts(
     grid = write_grid(tmp_path)
     checkpoint = ws.ckpt_path("digits-cnn-w0.25-e3-s0", ".resume")
     _kill_when(ws, grid, checkpoint.exists)
-    # The worker that was pretraining died with the sweep: nobody holds the model's lock.
-    time.sleep(0.2)
-    lock.acquire(ws.lock_path("model", "digits-cnn-w0.25-e3-s0"), "model")
+    # The worker that was pretraining died with the sweep: its lock on the model comes free (the
+    # kernel drops it as the process goes) without the model being written.
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            lock.acquire(ws.lock_path("model", "digits-cnn-w0.25-e3-s0"), "model")
+            break
+        except ArtifactError:
+            assert time.monotonic() < deadline, "a worker outlived the killed sweep"
+            time.sleep(0.05)
     lock.release_all()
     assert not ws.manifest_path("model", "digits-cnn-w0.25-e3-s0").exists() and checkpoint.exists()
 

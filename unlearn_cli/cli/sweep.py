@@ -14,10 +14,10 @@ from unlearn_cli.cli.output import emit_json, emit_path, stderr
 def sweep(
     grid: Annotated[Path, typer.Argument(help="The grid file (TOML), e.g. grids/natmu-samplewise.toml.")],
     plan: Annotated[bool, typer.Option("--plan", help="Print the expanded DAG's counts (and what is done); run nothing.")] = False,
-    smoke: Annotated[bool, typer.Option("--smoke", help="Apply the grid's [smoke] table: a tiny version of it.")] = False,
+    smoke: Annotated[bool, typer.Option("--smoke", help="Apply the grid's smoke table: a tiny version of it.")] = False,
     executor: Annotated[str, typer.Option("--executor", help="local | ray | slurm.")] = "local",
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Local: nodes at once (default: one per GPU, or 1).")] = None,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads per node (default: cores / jobs; Ray: 1).")] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads per node (default: cores / jobs; Ray 1; Slurm 4, its cpus-per-task).")] = None,
     address: Annotated[Optional[str], typer.Option("--address", help="Ray: the cluster's address (default: the one on this machine).")] = None,
     partition: Annotated[Optional[str], typer.Option("--partition", help="Slurm: the partition.")] = None,
     gpus_per_node: Annotated[int, typer.Option("--gpus-per-node", help="Slurm: GPUs of each training job.")] = 1,
@@ -40,7 +40,7 @@ def sweep(
     code is 1 if any failed. stdout gets the report's manifest path.
     """
     from unlearn_cli.sweep.display import Display
-    from unlearn_cli.sweep.run import Events, SweepOptions, plan_sweep, run_sweep
+    from unlearn_cli.sweep.run import SweepOptions, plan_sweep, run_sweep
 
     ws = workspace(workspace_path)
     options = SweepOptions(grid=grid, smoke=smoke, executor=executor, jobs=jobs, threads=threads, device=device,
@@ -50,8 +50,7 @@ def sweep(
         _print_plan(planned, ws.root, json_output)
         return
     todo = [node for node in planned.plan.nodes.values() if planned.status[node.id] != "done"]
-    with Display(stderr, todo) as display:
-        result = run_sweep(ws, options, Events(display.started, display.finished), planned=planned)
+    result = run_sweep(ws, options, Display(stderr, todo), planned=planned)
     tally = result.tally()
     stderr.print(f"sweep {planned.plan.name}: {tally['done']} done ({tally['ran']} run now, {tally['already']} already "
                  f"there), {tally['failed']} failed, {tally['skipped']} skipped because a step they need failed",

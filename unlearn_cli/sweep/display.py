@@ -39,7 +39,7 @@ class Display:
         if self.console.is_terminal and self.total:
             self.progress = Progress(TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
                                      TextColumn("{task.fields[failed]}"), TimeElapsedColumn(), console=self.console)
-            for label in LABELS:
+            for label in LABELS[:-1]:  # the report runs after the bars, with a line of its own
                 count = sum(1 for value in self.label.values() if value == label)
                 if count:
                     self.tasks[label] = self.progress.add_task(label, total=count, failed="")
@@ -49,7 +49,8 @@ class Display:
 
     def __exit__(self, *exc: object) -> None:
         if self.live is not None:
-            self.live.update(self._renderable())
+            assert self.progress is not None
+            self.live.update(self.progress)  # the bars stay; the line of running nodes goes
             self.live.__exit__(None, None, None)
             self.live = None
 

@@ -218,8 +218,9 @@ def _cross(doc: Doc, section: str, keys: tuple[str, ...]) -> Iterator[dict[str, 
         yield dict(zip(keys, combo))
 
 
-def _rewrap(doc: Doc, path: KeyPath, error: InputError, prefix: str = "") -> InputError:
-    return doc.error(path, f"{prefix}{error.message}", hint=error.hint)
+def _rewrap(doc: Doc, path: KeyPath, error: InputError) -> InputError:
+    """A registry's or a params class's error, at the grid line of the value."""
+    return doc.error(path, error.message, hint=error.hint)
 
 
 @dataclass

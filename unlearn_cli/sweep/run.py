@@ -25,6 +25,7 @@ from unlearn_cli.sweep.node import EXISTS, FAILED, RAN, SKIPPED, Outcome, log_pa
 from unlearn_cli.sweep.plan import DONE, LABELS, Node, Plan, build_plan, check_sources, plan_status
 
 EXECUTORS = ("local", "ray", "slurm")
+SLURM_THREADS = 4  # a Slurm job's CPUs (and torch threads) unless --threads says otherwise
 
 
 @dataclass(frozen=True)
@@ -121,16 +122,24 @@ def make_executor(options: SweepOptions) -> Any:
 
     import_submitit()
     return SlurmExecutor(partition=options.partition, gpus_per_node=options.gpus_per_node, time_limit=options.time,
-                         threads=options.threads, cluster=options.cluster, poll_seconds=options.poll_seconds)
+                         threads=options.threads or SLURM_THREADS, cluster=options.cluster,
+                         poll_seconds=options.poll_seconds)
 
 
 class Events:
-    """What an executor reports as it goes (the display listens)."""
+    """What an executor reports as it goes; a display is one (`display.Display`), entered while
+    the nodes run and left before the report, which runs in this process."""
 
     def __init__(self, started: Callable[[Node], None] | None = None,
                  finished: Callable[[Outcome], None] | None = None) -> None:
         self.started = started or (lambda node: None)
         self.finished = finished or (lambda outcome: None)
+
+    def __enter__(self) -> Events:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
 
 def run_sweep(ws: Workspace, options: SweepOptions, events: Events | None = None,
@@ -151,7 +160,8 @@ def run_sweep(ws: Workspace, options: SweepOptions, events: Events | None = None
         joined = executor.connect()
         try:
             executor.check_shared(ws.root, plan.name)
-            result.outcomes.update(executor.run(ws.root, plan.name, todo, done, events.started, events.finished))
+            with events:
+                result.outcomes.update(executor.run(ws.root, plan.name, todo, done, events.started, events.finished))
         finally:
             executor.close(joined)
     if report is not None and status[report.id] != DONE:
