@@ -65,4 +65,12 @@ KIND_EXAMPLES: dict[str, Callable[[Path], tuple[TrainView, dict[str, Any]]]] = {
     "class": lambda tmp: (make_view(), {"target": "class3"}),
     "subclass": lambda tmp: (make_fine_view(), {"name": "rocket"}),
     "indices": lambda tmp: (make_view(), _indices_example(tmp)),
+    "known": lambda tmp: (_manipulated_view(), {"fraction": 0.5}),
 }
+
+
+def _manipulated_view() -> TrainView:
+    """The standard view of a model pretrained on a manipulation of every third row."""
+    view = make_view()
+    view.manipulated = np.arange(view.n) % 3 == 0
+    return view

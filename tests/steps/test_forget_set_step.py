@@ -39,6 +39,7 @@ KIND_ARGS = {
     "class": ["--class", "3"],
     "subclass": None,  # needs superclasses: covered on a cifar20 fixture below
     "indices": "file",
+    "known": None,  # needs a model pretrained on a manipulation: test_another_known_fraction_…
 }
 
 
@@ -46,7 +47,7 @@ KIND_ARGS = {
 def test_every_kind_from_the_cli(fcli, kind, tmp_path):
     args = KIND_ARGS[kind]
     if args is None:
-        pytest.skip("subclass needs a dataset with superclasses: see test_subclass_on_cifar20")
+        pytest.skip(f"{kind} needs another fixture: see its own test below")
     if args == "file":
         write_index_file(tmp_path / "rows.json", np.array([5, 1, 9]))
         args = ["--indices", str(tmp_path / "rows.json")]
@@ -147,6 +148,37 @@ def test_forget_set_of_a_manipulated_model_keeps_its_view(fcli):
     manifest, cols = table(ws, name)
     assert cols["poisoned"].sum() == 30
     assert manifest.config["manipulation"]["kind"] == "poison"
+
+
+def test_another_known_fraction_from_a_manipulated_model(fcli):
+    """One model pretrained on a manipulation serves every known fraction (as the corrective
+    paper pretrains once per manipulation): `--model M --known F` keeps M's manipulated view
+    and takes a seeded fraction F of its manipulated rows as D_f."""
+    ws = fcli.workspace
+    manip = make(fcli, "--dataset", "digits", "--manipulation", "labelswap", "--size", "40", "--known", "0.5")
+    assert fcli("pretrain", "--width", "0.25", "--epochs", "1", "--manipulation", manip, "--name", "pm",
+                "--device", "cpu").exit_code == 0
+    _, manip_cols = table(ws, ws.read("forget-set", manip).name)
+    name = make(fcli, "--model", "pm", "--known", "0.25")
+    manifest, cols = table(ws, name)
+    assert name == "pm-known0.25-s0" and manifest.config["kind"] == "known"
+    assert np.array_equal(cols["manipulated"], manip_cols["manipulated"])  # the model's view, kept
+    assert np.array_equal(cols["train_label"], manip_cols["train_label"])
+    assert cols["forget"].sum() == 10 and not (cols["forget"] & ~cols["manipulated"]).any()
+    # The same fraction and seed as the manipulation's own D_f gives the same rows.
+    same = make(fcli, "--model", "pm", "--known", "0.5", "--name", "half")
+    assert np.array_equal(table(ws, same)[1]["forget"], manip_cols["forget"])
+    # …and unlearning finds the model through the forget set.
+    result = fcli("unlearn", "--method", "finetune", "--forget", name, "--epochs", "1", "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert ws.read("unlearned", f"{name}-finetune-s0").config["model"] == "pm"
+
+
+def test_known_fraction_needs_a_manipulated_model(fcli):
+    assert_one_line_error(fcli("make-forget-set", "--model", "digits-cnn-s0", "--known", "0.5"),
+                          "was not pretrained on a manipulation")
+    assert_one_line_error(fcli("make-forget-set", "--model", "digits-cnn-s0", "--known", "1.5"),
+                          "--known 1.5 is outside (0, 1]")
 
 
 def test_subclass_on_cifar20(cli, tmp_path):

@@ -25,7 +25,7 @@ def make_forget_set(
     indices: Annotated[Optional[Path], typer.Option("--indices", help="Import train rows (npy, txt, csv, json, parquet).")] = None,
     manipulation: Annotated[Optional[str], typer.Option("--manipulation", help="poison | interclass | labelswap (with --dataset).")] = None,
     size: Annotated[Optional[int], typer.Option("--size", help="Number of manipulated train samples.")] = None,
-    known: Annotated[float, typer.Option("--known", help="Fraction of the manipulated samples the unlearner knows (D_f).")] = 1.0,
+    known: Annotated[Optional[float], typer.Option("--known", help="Fraction of the manipulated samples the unlearner knows (D_f): with --manipulation, or alone with a model pretrained on one (default 1).")] = None,
     patch_size: Annotated[int, typer.Option("--patch-size", help="Poison trigger side in pixels.")] = 3,
     target: Annotated[str, typer.Option("--target", help="Poison target class (name or index).")] = "0",
     classes: Annotated[Optional[str], typer.Option("--classes", help="Interclass pair, e.g. 3,5 or cat,dog.")] = None,
@@ -43,6 +43,9 @@ def make_forget_set(
 
     Corrective setting:
     unlearn make-forget-set --dataset cifar10 --manipulation poison --size 500 --known 0.5
+
+    Another known fraction of that manipulation, for the model pretrained on it:
+    unlearn make-forget-set --model cifar10-poison500-known0.5-s0-resnet9 --known 0.2
     """
     from unlearn_cli.steps.forget_set import ForgetSetOptions, ManipulationOptions
     from unlearn_cli.steps.forget_set import make_forget_set as run
@@ -75,9 +78,12 @@ def make_forget_set(
             if len(parts) != 2 or not all(parts):
                 raise InputError(f"--classes {classes!r} is not a pair", hint="e.g. --classes 3,5 or --classes cat,dog")
             pair = (parts[0], parts[1])
-        manip = ManipulationOptions(kind=manipulation, size=size, known=known, patch_size=patch_size,
+        manip = ManipulationOptions(kind=manipulation, size=size, known=1.0 if known is None else known,
+                                    patch_size=patch_size,
                                     target=target, classes=pair)
-    elif known != 1.0 or size is not None:
+    elif known is not None and size is None and not chosen:
+        chosen["known"] = {"fraction": known}
+    elif known is not None or size is not None:
         raise InputError("--known and --size belong to a manipulation",
                          hint="add --manipulation poison|interclass|labelswap (with --dataset)")
     kind, params = next(iter(chosen.items()), (None, {}))

@@ -42,6 +42,8 @@ class TrainView:
     difficulty: DifficultyRecord | None = None  # from pretraining
     # Lazy so that kinds which never rank by confidence never cost a forward pass.
     confidence: Callable[[], np.ndarray] | None = None
+    # bool (N,): the rows a manipulation changed, for a model pretrained on one (else None).
+    manipulated: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # A malformed view is a bug in the caller (the step builds it from a validated

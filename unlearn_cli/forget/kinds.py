@@ -22,6 +22,7 @@ from unlearn_cli.forget.base import (
     round_half_up,
 )
 from unlearn_cli.forget.index_files import load_indices
+from unlearn_cli.forget.manipulations import known_subset
 
 logger = logging.getLogger(__name__)
 
@@ -236,3 +237,31 @@ class IndicesParams:
 )
 def select_indices(view: TrainView, params: IndicesParams, seed: int) -> np.ndarray:
     return load_indices(params.path, view.n)
+
+
+# ------------------------------------------------------------------------------- known
+
+
+@dataclass(frozen=True)
+class KnownParams:
+    fraction: float = 1.0  # of the manipulated rows, 0 < F ≤ 1
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.fraction) and 0.0 < self.fraction <= 1.0):
+            raise InputError(f"--known {self.fraction} is outside (0, 1]",
+                             hint="give the known fraction F with 0 < F ≤ 1, e.g. --known 0.5")
+
+
+@forget_kind(
+    "known",
+    "corrective setting, from a model pretrained on a manipulation: a seeded fraction F of the "
+    "rows it manipulated (one pretrained model serves every known fraction, as in the paper)",
+    KnownParams,
+    needs_model=True,
+)
+def select_known(view: TrainView, params: KnownParams, seed: int) -> np.ndarray:
+    if view.manipulated is None:
+        raise InputError("--known picks from the rows a manipulation changed, but this model was not "
+                         "pretrained on a manipulation",
+                         hint="pretrain with --manipulation <make-forget-set --dataset D --manipulation …>")
+    return np.flatnonzero(known_subset(view.manipulated, params.fraction, seed)).astype(np.int64)

@@ -77,6 +77,8 @@ def _selection_tag(kind: str, params: dict[str, Any]) -> str:
         return f"frac{float(params['fraction']):g}" + ("" if params.get("balance", True) else "-unbalanced")
     if kind == "indices":
         return f"indices-{Path(str(params['path'])).stem}"
+    if kind == "known":
+        return f"known{float(params['fraction']):g}"
     return f"{kind}-" + "-".join(str(v) for v in params.values())
 
 
@@ -187,6 +189,7 @@ def _selected(ws: Workspace, info: DatasetInfo, train, model: Manifest | None,
         extra=train.extra, extra_names=info.extra_names,
         difficulty=_difficulty(ws, model) if model is not None else None,
         confidence=confidence if model is not None else None,
+        manipulated=base_view.manipulated if manipulation is not None else None,
     )
     indices = make_forget_indices(kind.name, view, params, options.seed)
     base_view.forget = indices_to_mask(indices, len(train))
