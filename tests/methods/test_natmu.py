@@ -40,6 +40,7 @@ from unlearn_cli.steps.common import load_weights
 from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
 from unlearn_cli.steps.unlearn import UnlearnOptions, unlearn
 from unlearn_cli.steps.views import training_view
+from unlearn_cli.train.device import SpeedSwitches
 from unlearn_cli.train.inference import predict_logits
 from unlearn_cli.train.schedules import ScheduleSpec, build_schedule
 from unlearn_cli.train.sources import Mixed
@@ -497,7 +498,10 @@ def test_confusions_come_from_the_original_model_on_plain_forget_images(nws, mon
                   dataset.summary["std"])
     with torch.no_grad():
         expected = torch.softmax(original.eval()(x), dim=1).double().numpy()
-    np.testing.assert_allclose(seen["scores"], expected, rtol=1e-5, atol=1e-7)
+    # The run computes them with the default speed switches: bf16 convolutions on a CPU with
+    # native bf16 (a re-drawn head would be off by tenths), exact fp32 elsewhere.
+    bf16 = SpeedSwitches.for_device(torch.device("cpu")).amp
+    np.testing.assert_allclose(seen["scores"], expected, rtol=1e-5, atol=2e-2 if bf16 else 1e-7)
 
 
 def test_natmu_forget_accuracy_is_closer_to_retrain_than_random_labels(nws):

@@ -72,7 +72,8 @@ def test_weights_outside_the_mask_stay_bit_identical_under_momentum_and_weight_d
     assert optimizer.name == "sgd" and optimizer.momentum == 0.9 and optimizer.weight_decay == 5e-4
     ctx = run.ctx
     # The run's own mask, recomputed from the same seeded draw of the forget batches.
-    masks = saliency_mask(ctx.model, ctx.loader(ctx.forget_rows, purpose="saliency").epoch(0), threshold)
+    masks = saliency_mask(ctx.model, ctx.loader(ctx.forget_rows, purpose="saliency").epoch(0), threshold,
+                          amp=ctx.switches.amp)
     names = list(masks)
 
     run_ok(digits_cli, "unlearn", "--method", "salun", "--forget", "f10", "--param", f"threshold={threshold}",

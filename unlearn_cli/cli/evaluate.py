@@ -22,6 +22,8 @@ def evaluate(
     name: Annotated[Optional[str], typer.Option("--name", help="Evaluation name (default: from the run).")] = None,
     seed: SeedOption = 0,
     device: DeviceOption = None,
+    amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="bf16 autocast for the forward passes (default: on with CUDA and on CPUs with native bf16).")] = None,
+    channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="channels_last memory format (default: on with CUDA and on CPUs with native bf16).")] = None,
     json_output: JsonOption = False,
     force: ForceOption = False,
     workspace_path: WorkspaceOption = None,
@@ -44,7 +46,8 @@ def evaluate(
         raise InputError("nothing to evaluate: give --run", hint="e.g. --run <unlearned run>, or pipe its manifest path in")
     names = tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None
     result = run_step(workspace(workspace_path), EvaluateOptions(
-        run=run, forget=forget, reference=reference, metrics=names, name=name, seed=seed, device=device, force=force))
+        run=run, forget=forget, reference=reference, metrics=names, name=name, seed=seed, device=device, force=force,
+        amp=amp, channels_last=channels_last))
     table = Table(header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")

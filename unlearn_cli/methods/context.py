@@ -85,6 +85,14 @@ class UnlearnContext:
     def __post_init__(self) -> None:
         # A CPU copy of the pretrained weights, before any method touches the model.
         self._original = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        self._laid_out(self.model)
+
+    def _laid_out(self, model: nn.Module) -> nn.Module:
+        """`model` in the run's memory format, so passes outside `fit` (teachers, SSD's and
+        SalUn's gradient passes, NatMU's confusions) get the speed switch too."""
+        if self.switches.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
 
     # ---- the data ------------------------------------------------------------------------
 
@@ -151,7 +159,7 @@ class UnlearnContext:
         """A copy of the pretrained model as a teacher: eval mode, no gradients."""
         teacher = self.arch.build()
         teacher.load_state_dict(self._original)
-        return _frozen(teacher.to(self.device))
+        return _frozen(self._laid_out(teacher.to(self.device)))
 
     def fresh_model(self, purpose: str = "fresh") -> nn.Module:
         """A random-init model of the same architecture, seeded by (run seed, purpose), drawn
@@ -160,7 +168,7 @@ class UnlearnContext:
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(derive_seed(self.seed, purpose))
             model = self.arch.build()
-        return model.to(self.device)
+        return self._laid_out(model.to(self.device))
 
     def init_weights(self) -> dict[str, torch.Tensor]:
         """The model's saved initial weights (pretrain's `init` file)."""

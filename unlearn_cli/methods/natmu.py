@@ -83,10 +83,11 @@ def natmu_masks(height: int, width: int, delta: float) -> Tensor:
 # ---- 2. the most-confused classes ----------------------------------------------------------
 
 
-def confusion_scores(model: nn.Module, loader: BatchLoader) -> np.ndarray:
+def confusion_scores(model: nn.Module, loader: BatchLoader, *, amp: bool = False) -> np.ndarray:
     """The model's softmax over every row of an un-shuffled, un-augmented `loader`, in
-    order, computed in eval mode (the reference's select_patch_class, natmu.py:51-63)."""
-    return torch.softmax(predict_logits(model, loader), dim=1).double().numpy()
+    order, computed in eval mode (the reference's select_patch_class, natmu.py:51-63);
+    `amp`: the run's bf16 speed switch for the forward passes."""
+    return torch.softmax(predict_logits(model, loader, amp=amp), dim=1).double().numpy()
 
 
 def class_ranking(scores: np.ndarray, excluded: list[np.ndarray], usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -319,7 +320,7 @@ def natmu(ctx: UnlearnContext, params: NatmuParams) -> Unlearned:
     retain_labels = view.train_label[retain_rows]
     check_pairable(own, retain_labels, ctx.num_classes, ctx.info.class_names)
 
-    scores = confusion_scores(ctx.model, ctx.eval_loader(forget_rows))
+    scores = confusion_scores(ctx.model, ctx.eval_loader(forget_rows), amp=ctx.switches.amp)
     pairing = pair_hybrids(scores, own, retain_rows, retain_labels, ctx.num_classes, params.k_classes,
                            derive_seed(ctx.seed, "natmu-pairing"))
     if pairing.reused:

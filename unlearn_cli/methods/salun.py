@@ -57,9 +57,10 @@ def global_top_fraction(scores: dict[str, Tensor], fraction: float) -> dict[str,
     return masks
 
 
-def saliency_mask(model: nn.Module, forget_batches, threshold: float) -> dict[str, Tensor]:
-    """SalUn's mask: the top `threshold` fraction, globally, of |Σ_batches ∇θ CE(batch)|."""
-    gradients, _ = summed_gradient_statistic(model, forget_batches, batch_cross_entropy)
+def saliency_mask(model: nn.Module, forget_batches, threshold: float, *, amp: bool = False) -> dict[str, Tensor]:
+    """SalUn's mask: the top `threshold` fraction, globally, of |Σ_batches ∇θ CE(batch)|
+    (`amp`: the run's bf16 speed switch for the forward passes)."""
+    gradients, _ = summed_gradient_statistic(model, forget_batches, batch_cross_entropy, amp=amp)
     return global_top_fraction({name: g.abs() for name, g in gradients.items()}, threshold)
 
 
@@ -76,7 +77,8 @@ def frozen_outside(model: nn.Module, masks: dict[str, Tensor]) -> FrozenMask:
 )
 def salun(ctx: UnlearnContext, params: SalunParams) -> Unlearned:
     model = ctx.model
-    masks = saliency_mask(model, ctx.loader(ctx.forget_rows, purpose="saliency").epoch(0), params.threshold)
+    masks = saliency_mask(model, ctx.loader(ctx.forget_rows, purpose="saliency").epoch(0), params.threshold,
+                          amp=ctx.switches.amp)
     loader = ctx.loader(ctx.all_rows, purpose="all", labels=relabelled(ctx))
     ctx.fit(model, loader, cross_entropy, frozen=frozen_outside(model, masks))
     salient = sum(int(m.sum()) for m in masks.values())

@@ -49,12 +49,13 @@ class SsdParams:
             raise InputError(f"ssd batch_size={self.batch_size} is not positive", hint="e.g. --param batch_size=128")
 
 
-def importances(model: nn.Module, batches: Iterable[LabelledBatch], *, label_free: bool) -> dict[str, Tensor]:
+def importances(model: nn.Module, batches: Iterable[LabelledBatch], *, label_free: bool,
+                amp: bool = False) -> dict[str, Tensor]:
     """Per-parameter importance: the mean over batches of grad² of the batch CE (SSD), or of
-    |grad| of the batch-mean ‖logits‖² (LF-SSD)."""
+    |grad| of the batch-mean ‖logits‖² (LF-SSD). `amp`: the run's bf16 speed switch."""
     if label_free:
-        return mean_gradient_statistic(model, batches, squared_logit_norm, torch.abs)
-    return mean_gradient_statistic(model, batches, batch_cross_entropy, torch.square)
+        return mean_gradient_statistic(model, batches, squared_logit_norm, torch.abs, amp=amp)
+    return mean_gradient_statistic(model, batches, batch_cross_entropy, torch.square, amp=amp)
 
 
 @torch.no_grad()
@@ -75,11 +76,12 @@ def dampen_(model: nn.Module, forget_importance: dict[str, Tensor], full_importa
 
 
 def selective_synaptic_dampening(model: nn.Module, forget_batches: Iterable[LabelledBatch],
-                                 all_batches: Iterable[LabelledBatch], params: SsdParams) -> int:
+                                 all_batches: Iterable[LabelledBatch], params: SsdParams, *,
+                                 amp: bool = False) -> int:
     """The whole method on plain batches: importances on D_f and on D, then dampening.
     Returns the number of dampened entries."""
-    forget = importances(model, forget_batches, label_free=params.label_free)
-    full = importances(model, all_batches, label_free=params.label_free)
+    forget = importances(model, forget_batches, label_free=params.label_free, amp=amp)
+    full = importances(model, all_batches, label_free=params.label_free, amp=amp)
     return dampen_(model, forget, full, alpha=params.alpha, lam=params.lam)
 
 
@@ -96,6 +98,6 @@ def ssd(ctx: UnlearnContext, params: SsdParams) -> Unlearned:
     whole = np.concatenate([ctx.retain_rows, ctx.forget_rows])
     forget_batches = ctx.eval_loader(ctx.forget_rows, batch_size=params.batch_size).epoch(0)
     all_batches = ctx.eval_loader(whole, batch_size=params.batch_size).epoch(0)
-    dampened = selective_synaptic_dampening(ctx.model, forget_batches, all_batches, params)
+    dampened = selective_synaptic_dampening(ctx.model, forget_batches, all_batches, params, amp=ctx.switches.amp)
     total = sum(p.numel() for p in ctx.model.parameters())
     return Unlearned(ctx.model, {"dampened": dampened, "dampened_fraction": dampened / total})

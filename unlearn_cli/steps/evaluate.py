@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from unlearn_cli.forget.kinds import FINE_KEY
 from unlearn_cli.metrics import EvalContext, Manipulation, Outputs, compute_metrics, per_sample_table
 from unlearn_cli.steps.common import dataset_of, load_weights, view_loader
 from unlearn_cli.steps.views import TrainingView, training_view
-from unlearn_cli.train.device import resolve_device
+from unlearn_cli.train.device import SpeedSwitches, resolve_device
 from unlearn_cli.train.inference import eval_loader, predict_logits
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ class EvaluateOptions:
     seed: int = 0
     device: str | None = None
     force: bool = False
+    amp: bool | None = None  # speed switches of the forward passes; None: the device's default
+    channels_last: bool | None = None
 
 
 @dataclass
@@ -91,10 +93,12 @@ def forget_test_mask(forget: Manifest, test: PreparedSplit) -> np.ndarray | None
 class _Evaluator:
     """Runs models over the splits of one dataset and forget set (data loaded once)."""
 
-    def __init__(self, ws: Workspace, dataset: Manifest, forget: Manifest, device: torch.device) -> None:
+    def __init__(self, ws: Workspace, dataset: Manifest, forget: Manifest, device: torch.device,
+                 switches: SpeedSwitches) -> None:
         self.ws = ws
         self.info = DatasetInfo.from_manifest(dataset)
         self.device = device
+        self.switches = switches
         train: PreparedSplit = load_split(ws, dataset, "train")
         test: PreparedSplit = load_split(ws, dataset, "test")
         self.view: TrainingView = training_view(ws, forget, len(train))
@@ -116,19 +120,25 @@ class _Evaluator:
         everywhere = np.ones(len(self.test_labels), dtype=bool)
         return eval_loader(self.test, self.info.mean, self.info.std, poisoned=everywhere, trigger=self.view.trigger)
 
+    def _logits(self, model: torch.nn.Module, loader: BatchLoader) -> np.ndarray:
+        return predict_logits(model, loader, amp=self.switches.amp,
+                              channels_last=self.switches.channels_last).numpy()
+
     def context(self, run: Manifest, seed: int, reference: EvalContext | None = None) -> EvalContext:
+        """One forward pass per split (the whole train split, D_f and D_r together; the test
+        split; the triggered test split for a poison), shared by every metric."""
         model = load_weights(self.ws, run, self.device)
-        train_logits = predict_logits(model, view_loader(self.train, self.info, self.view))
-        test_logits = predict_logits(model, view_loader(self.test, self.info))
+        train_logits = self._logits(model, view_loader(self.train, self.info, self.view))
+        test_logits = self._logits(model, view_loader(self.test, self.info))
         triggered = None
         if self.manipulation is not None and self.manipulation.kind == "poison":
-            triggered = Outputs(predict_logits(model, self._triggered_test()).numpy(), self.test_labels)
+            triggered = Outputs(self._logits(model, self._triggered_test()), self.test_labels)
         return EvalContext(
-            train=Outputs(train_logits.numpy(), self.view.train_label),
+            train=Outputs(train_logits, self.view.train_label),
             true_train_labels=self.view.labels,
             forget=self.view.forget,
             manipulated=self.view.manipulated,
-            test=Outputs(test_logits.numpy(), self.test_labels),
+            test=Outputs(test_logits, self.test_labels),
             test_triggered=triggered,
             num_classes=self.info.num_classes,
             forget_test=self.forget_test,
@@ -189,7 +199,9 @@ def evaluate(ws: Workspace, options: EvaluateOptions) -> EvaluationResult:
     name = name_or_default(options.name, default_name)
     ws.check_new("evaluation", name, options.force)
 
-    evaluator = _Evaluator(ws, dataset, forget, resolve_device(options.device))
+    device = resolve_device(options.device)
+    switches = SpeedSwitches.for_device(device, amp=options.amp, channels_last=options.channels_last, compile=False)
+    evaluator = _Evaluator(ws, dataset, forget, device, switches)
     ref_ctx = evaluator.context(reference, options.seed) if reference is not None else None
     ctx = evaluator.context(run, options.seed, reference=ref_ctx)
     metrics = compute_metrics(ctx, list(options.metrics) if options.metrics else None)
@@ -207,7 +219,7 @@ def evaluate(ws: Workspace, options: EvaluateOptions) -> EvaluationResult:
             config={"run": run.name, "run_kind": run.kind, "method": run.config.get("method", "original"),
                     "forget": forget.name, "reference": reference.name if reference else None,
                     "metrics": list(options.metrics) if options.metrics else None, "seed": options.seed,
-                    "dataset": evaluator.info.name},
+                    "dataset": evaluator.info.name, "speed": asdict(switches)},
             files={role: ws.file_ref(path) for role, path in paths.items()},
             summary=json.loads(json.dumps(metrics)),
         )

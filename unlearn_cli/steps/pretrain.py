@@ -109,6 +109,7 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
     arch = ModelRecipe(options.model, options.width, info.channels, info.image_size, info.num_classes)
     torch.manual_seed(options.seed)
     model = arch.build().to(device)
+    switches = switches.for_model(model, device)
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if dist.enabled:
         model = distributed.wrap_model(model, device, channels_last=switches.channels_last)
@@ -153,9 +154,11 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         distributed.shutdown()
         return None
 
-    train_logits = predict_logits(plain, view_loader(train_device, info, view), amp=switches.amp)
+    train_logits = predict_logits(plain, view_loader(train_device, info, view), amp=switches.amp,
+                                  channels_last=switches.channels_last)
     test_device = DeviceSplit.from_numpy(test_split.images, test_split.labels, device)
-    test_logits = predict_logits(plain, view_loader(test_device, info), amp=switches.amp)
+    test_logits = predict_logits(plain, view_loader(test_device, info), amp=switches.amp,
+                                 channels_last=switches.channels_last)
     summary = {
         "train_accuracy": accuracy(train_logits, torch.from_numpy(view.train_label)),
         "test_accuracy": accuracy(test_logits, torch.from_numpy(test_split.labels)),

@@ -195,6 +195,7 @@ def prepare(ws: Workspace, options: UnlearnOptions) -> PreparedRun:
     train_split = load_split(ws, plan.dataset, "train")
     view: TrainingView = training_view(ws, plan.forget, len(train_split))
     model = load_weights(ws, model_manifest, device)
+    switches = switches.for_model(model, device)
     init_loader = None
     if "init" in model_manifest.files:
         init_path = ws.abs(model_manifest.file("init").path)
