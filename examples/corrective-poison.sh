@@ -4,7 +4,8 @@
 # that view with the corrective recipe; full retrain (the reference), EU-k and CF-k for k 2 and 4,
 # SCRUB and SSD at one of their swept settings, and Bad Teacher, with the preset
 # corrective-cifar10; each evaluated against retrain (acc_corr, attack_success), then the report.
-# Loop over SIZE (100 500 1000), KNOWN (0.1 … 1.0) and the SCRUB/SSD sweeps for the whole grid.
+# Loop over SIZE (100 500 1000), KNOWN (0.1 … 1.0) and the SCRUB/SSD sweeps for the whole grid; one
+# model serves every known fraction: forget=$(unlearn make-forget-set --model "$model" --known 0.2).
 #
 #   CIFAR10=~/datasets/cifar-10-python.tar.gz sh examples/corrective-poison.sh
 set -eu

@@ -13,8 +13,8 @@ GRIDS = Path(__file__).resolve().parents[2] / "grids"
 SMOKES = {
     "natmu-samplewise": (15, "mia_entropy"),
     "natmu-classwise": (9, "TA_forget"),
-    "corrective-poison": (9, "attack_success"),
-    "corrective-interclass": (9, "acc_corr"),
+    "corrective-poison": (10, "attack_success"),
+    "corrective-interclass": (10, "acc_corr"),
 }
 
 

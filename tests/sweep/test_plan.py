@@ -52,10 +52,10 @@ def test_plan_counts_equal_a_hand_count(cli, tmp_path):
     counts = plan_json(cli, write_grid(tmp_path, CROSSED))["counts"]
     models = 2 * 2  # widths × pretrain seeds
     runs = 1 + 2 + 2 * 2  # retrain, finetune × 2 lr, ssd × 2 alpha × 2 lam
-    # Setting 1: every model × per 10, per 110. Setting 2: 4 manipulations, each with its own
-    # 4 models, whose forget set is the manipulation itself.
-    targets = models * 2 + 4 * models
-    hand = {"prepare": 1, "pretrain": models + 4 * models, "forget": models * 2 + 4,
+    # Setting 1: every model × per 10, per 110. Setting 2: 2 manipulations (sizes), each
+    # pretrained on once by its own 4 models, whose forget sets are the 2 known fractions.
+    targets = models * 2 + 2 * models * 2
+    hand = {"prepare": 1, "pretrain": models + 2 * models, "forget": models * 2 + 2 + 2 * models * 2,
             "unlearn": targets * 3 * runs, "evaluate": targets * 3 * runs + targets, "report": 1}
     assert {label: row["nodes"] for label, row in counts.items()} == hand
     assert all(row["done"] == 0 and row["to run"] == row["nodes"] for row in counts.values())
@@ -82,13 +82,19 @@ def test_names_and_dependencies(tmp_path):
     assert nodes[f"unlearned/{forget}-finetune-lr0.1-s0"].options.generic.lr == 0.1
     assert nodes[f"evaluation/{run}"].deps == (f"unlearned/{run}", f"unlearned/{forget}-retrain-s2")
     assert nodes[f"evaluation/{run}"].options.reference == f"{forget}-retrain-s2"
-    assert nodes[f"evaluation/{model}--{forget}"].options.reference == f"{forget}-retrain-s0"
-    # A manipulation names the model trained on it, and the runs on it start with the model's name.
-    manipulation = "digits-poison30-known0.5-s0"
+    assert nodes[f"evaluation/{forget}--original"].options.reference == f"{forget}-retrain-s0"
+    # A manipulation names the model trained on it; its known fractions are forget sets of that
+    # model (pretrained once for every fraction), and the runs on them start with their names.
+    manipulation = "digits-poison30-s0"
     poisoned = f"{manipulation}-cnn-w0.5-e1-s0"
     assert nodes[f"model/{poisoned}"].deps == ("dataset/digits", f"forget-set/{manipulation}")
     assert nodes[f"model/{poisoned}"].options.manipulation == manipulation
-    assert f"unlearned/{poisoned}-retrain-s1" in nodes
+    assert nodes[f"forget-set/{manipulation}"].options.manipulation.known == 1.0
+    known = f"{poisoned}-known0.5-s0"
+    assert nodes[f"forget-set/{known}"].deps == (f"model/{poisoned}",)
+    assert (nodes[f"forget-set/{known}"].options.kind, nodes[f"forget-set/{known}"].options.params) == \
+        ("known", {"fraction": 0.5})
+    assert f"unlearned/{known}-retrain-s1" in nodes and f"forget-set/{poisoned}-known1-s0" in nodes
     # Every node comes after its dependencies, and the report needs every evaluation.
     seen: set[str] = set()
     for node in nodes.values():
@@ -123,8 +129,10 @@ PAPER_COUNTS = {
     "natmu-classwise": {"prepare": 2, "pretrain": 2, "forget": 10, "unlearn": 50, "evaluate": 60, "report": 1},
     # 2 datasets × 3 sizes × 10 known fractions, 65 runs each: the 1950 lines of each of the corrective
     # repository's scripts/CIFAR10_poisoning.sh and CIFAR100_poisoning.sh (IC: CIFAR10_IC.sh, CIFAR100_IC.sh).
-    "corrective-poison": {"prepare": 2, "pretrain": 60, "forget": 60, "unlearn": 3900, "evaluate": 3960, "report": 1},
-    "corrective-interclass": {"prepare": 2, "pretrain": 60, "forget": 60, "unlearn": 3900, "evaluate": 3960,
+    # One model per manipulation (6), as the repository pretrains once per (dataset, size); the
+    # 60 known fractions are forget sets of those models, beside the 6 manipulations.
+    "corrective-poison": {"prepare": 2, "pretrain": 6, "forget": 66, "unlearn": 3900, "evaluate": 3960, "report": 1},
+    "corrective-interclass": {"prepare": 2, "pretrain": 6, "forget": 66, "unlearn": 3900, "evaluate": 3960,
                               "report": 1},
 }
 
@@ -138,8 +146,9 @@ def test_the_papers_grids_plan_to_their_scripts_counts(cli, name):
 def test_the_corrective_cell_is_the_scripts_cell(tmp_path):
     """One (dataset, size, known) cell of corrective-poison: the scripts' 65 runs, with their values."""
     plan = build_plan(load_grid(GRIDS / "corrective-poison.toml"))
-    model = "cifar10-poison500-known0.3-s0-resnet9-corrective-s0"
-    runs = [node for node in plan.nodes.values() if node.step == "unlearn" and node.options.model == model]
+    model = "cifar10-poison500-s0-resnet9-corrective-s0"
+    forget = f"{model}-known0.3-s0"
+    runs = [node for node in plan.nodes.values() if node.step == "unlearn" and node.options.forget == forget]
     assert len(runs) == 65
     ssd = sorted((node.options.params["alpha"], node.options.params["lam"]) for node in runs if node.options.method == "ssd")
     assert ssd[:5] == [(0.1, 0.1 * 0.1), (0.1, 0.1 * 0.5), (0.1, 0.1), (0.1, 0.5), (0.1, 1.0)]
@@ -149,8 +158,9 @@ def test_the_corrective_cell_is_the_scripts_cell(tmp_path):
     assert sorted(n.options.params.get("k", -1) for n in runs if n.options.method in ("retrain", "finetune")) == \
         [-1, -1, 2, 2, 4, 4]
     assert {n.options.preset for n in runs} == {"corrective-cifar10"}
-    manipulation = plan.nodes["forget-set/cifar10-poison500-known0.3-s0"].options.manipulation
-    assert (manipulation.kind, manipulation.size, manipulation.known, manipulation.patch_size) == ("poison", 500, 0.3, 3)
+    manipulation = plan.nodes["forget-set/cifar10-poison500-s0"].options.manipulation
+    assert (manipulation.kind, manipulation.size, manipulation.patch_size) == ("poison", 500, 3)
+    assert plan.nodes[f"forget-set/{forget}"].options.params == {"fraction": 0.3}
 
 
 def test_status_done_todo_and_redo(baseline, tmp_path):

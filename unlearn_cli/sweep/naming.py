@@ -4,13 +4,13 @@ The steps' own default names, plus a tag for every setting the grid changes that
 name does not show, so two different cells never share a name by accident:
 
     dataset        <dataset>
-    manipulation   <dataset>-<kind><size>-known<F>[-patch<p>][-target<t>][-classes<a>,<b>]-s<seed>
+    manipulation   <dataset>-<kind><size>[-patch<p>][-target<t>][-classes<a>,<b>]-s<seed>
     model          <dataset | manipulation>-<model>[-w<width>][-<recipe>][-e<epochs>][-steps<n>][-lr<lr>]
                    [-b<batch>][-wd<wd>]-s<seed>
-    forget set     <model>-<per10 | frac0.1 | class-<c> | subclass-<c> | indices-<stem>>-s<seed>
-    unlearned      <forget set, or the model for a manipulation>-<method>[-<preset>][-<param><value>…]
+    forget set     <model>-<per10 | frac0.1 | class-<c> | subclass-<c> | indices-<stem> | known<F>>-s<seed>
+    unlearned      <forget set>-<method>[-<preset>][-<param><value>…]
                    [-e<epochs>][-steps<n>][-lr<lr>][-opt<name>][-b<batch>][-wd<wd>][-aug|-noaug]-s<seed>
-    evaluation     <unlearned run>; the model before unlearning: <model>--<forget set>[-<preset>]
+    evaluation     <unlearned run>; the model before unlearning: <forget set>--original[-<preset>]
 
 (The recipe tag is left out for `fast`, the pretrain default; a parameter shows only where it
 differs from the method's default under the preset, as `unlearn` names runs.) Values are
@@ -42,9 +42,10 @@ def safe(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "._+-" else "_" for ch in text)
 
 
-def manipulation_name(dataset: str, kind: str, size: int, known: float, seed: int, *, patch_size: int | None,
+def manipulation_name(dataset: str, kind: str, size: int, seed: int, *, patch_size: int | None,
                       target: str | None, classes: str | None) -> str:
-    tag = f"{kind}{size}-known{known:g}"
+    """A manipulation is pretrained on once; its known fractions are forget sets of the model."""
+    tag = f"{kind}{size}"
     if patch_size is not None:
         tag += f"-patch{patch_size}"
     if target is not None:
@@ -72,6 +73,8 @@ def selection_tag(kind: str, params: dict[str, Any]) -> str:
         return f"frac{float(params['fraction']):g}" + ("" if params.get("balance", True) else "-unbalanced")
     if kind == "indices":
         return f"indices-{Path(str(params['path'])).stem}"
+    if kind == "known":
+        return f"known{float(params['fraction']):g}"
     return f"{kind}-" + "-".join(str(v) for v in params.values())
 
 
@@ -92,7 +95,11 @@ def run_name(base: str, method: str, preset: str | None, changed: list[str], gen
 
 
 def original_evaluation_name(model: str, forget: str, preset: str | None) -> str:
-    return f"{model}--{forget}" + (f"-{preset}" if preset else "")
+    """The model before unlearning, on a forget set: `<forget set>--original`, since a forget
+    set's name already starts with its model's (`<model>--<forget set>` would say it twice)."""
+    base = forget if forget.startswith(model) else f"{model}--{forget}"
+    return f"{base}--original" + (f"-{preset}" if preset else "") if base == forget else \
+        base + (f"-{preset}" if preset else "")
 
 
 _TAGS = (("epochs", "e"), ("steps", "steps"), ("lr", "lr"), ("optimizer", "opt"), ("batch_size", "b"),

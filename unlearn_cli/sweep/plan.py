@@ -223,13 +223,24 @@ def _rewrap(doc: Doc, path: KeyPath, error: InputError) -> InputError:
     return doc.error(path, error.message, hint=error.hint)
 
 
-@dataclass
+@dataclass(frozen=True)
+class _Manipulation:
+    """A manipulation node, and the known fractions its models are unlearned with."""
+
+    node: str
+    name: str
+    seed: int
+    known: tuple[float, ...]
+    where: tuple[KeyPath, ...]
+
+
+@dataclass(frozen=True)
 class _Target:
     """A forget set that runs are made on."""
 
     node: str
     name: str
-    run_base: str  # unlearned names start with it: the forget set, or the model for a manipulation
+    run_base: str  # unlearned names start with it: the forget set
     cell: str
 
 
@@ -295,8 +306,10 @@ class _Setting:
         options = PrepareOptions(dataset=dataset, source=path, download=bool(self.doc.get(("data", dataset, "download"), False)))
         return self.b.add(Node("prepare", "dataset", dataset, options), self.doc, where, f"dataset {dataset}")
 
-    def _manipulations(self, dataset: str, prepare: str) -> list[tuple[str, str] | None]:
-        """(node id, name) of every manipulation of this dataset, or [None] without any."""
+    def _manipulations(self, dataset: str, prepare: str) -> list[_Manipulation | None]:
+        """Every manipulation of this dataset, or [None] without any. A manipulation is made
+        (and pretrained on) once; its known fractions become forget sets of each model, as the
+        corrective paper pretrains once per manipulation and reuses the model for every F."""
         from unlearn_cli.forget import MANIPULATIONS
         from unlearn_cli.steps.forget_set import ForgetSetOptions, ManipulationOptions
 
@@ -322,29 +335,30 @@ class _Setting:
             targets = _values(doc, ("manipulation", "target"), [None]) if kind == "poison" else [(None, ())]
             pairs = _values(doc, ("manipulation", "classes"), [None]) if kind == "interclass" else [(None, ())]
             seeds = _values(doc, ("manipulation", "seeds"), [0])
-            for (size, _), (fraction, _), (patch, _), (target, _), (classes, classes_where), (seed, _) in \
-                    itertools.product(sizes, known, patches, targets, pairs, seeds):
+            for (size, _), (patch, _), (target, _), (classes, classes_where), (seed, _) in \
+                    itertools.product(sizes, patches, targets, pairs, seeds):
                 pair = None
                 if classes is not None:
                     parts = [part.strip() for part in str(classes).split(",")]
                     if len(parts) != 2 or not all(parts):
                         raise doc.error(classes_where, f"classes = {classes!r} is not a pair", hint='e.g. classes = "3,5"')
                     pair = (parts[0], parts[1])
-                name = naming.manipulation_name(dataset, kind, size, fraction, seed, patch_size=patch,
+                name = naming.manipulation_name(dataset, kind, size, seed, patch_size=patch,
                                                 target=None if target is None else str(target), classes=classes)
                 options = ForgetSetOptions(
                     dataset=dataset, seed=seed, name=name, device=self.b.device,
-                    manipulation=ManipulationOptions(kind=kind, size=size, known=float(fraction),
+                    manipulation=ManipulationOptions(kind=kind, size=size, known=1.0,
                                                      patch_size=3 if patch is None else patch,
                                                      target="0" if target is None else str(target), classes=pair))
                 node = self.b.add(Node("manipulate", "forget-set", name, options, (prepare,)), doc, kind_where,
-                                  f"{kind} {size}, known {fraction:g}, seed {seed}")
-                result.append((node, name))
+                                  f"{kind} {size}, seed {seed}")
+                result.append(_Manipulation(node, name, seed, tuple(float(f) for f, _ in known),
+                                            tuple(w for _, w in known)))
         return result
 
     # --- models --------------------------------------------------------------------------
     def _pretrains(self, dataset: str, model: str, where: KeyPath, prepare: str,
-                   manipulation: tuple[str, str] | None) -> list[tuple[str, str, str]]:
+                   manipulation: _Manipulation | None) -> list[tuple[str, str, str]]:
         """(node id, name, cell) of every pretrained model of this dataset and architecture."""
         from unlearn_cli.steps.pretrain import PretrainOptions
         from unlearn_cli.train.recipes import RECIPES
@@ -359,22 +373,22 @@ class _Setting:
         for combo in _cross(doc, "pretrain", keys):
             seed = 0 if combo["seeds"] is None else combo["seeds"]
             overrides = {key: combo[key] for key in ("epochs", "steps", "lr", "batch_size", "weight_decay")}
-            base = manipulation[1] if manipulation else dataset
+            base = manipulation.name if manipulation else dataset
             name = naming.model_name(base, model, seed, width=combo["width"], recipe=combo["recipe"], overrides=overrides)
             options = PretrainOptions(
                 dataset=dataset, model=model, recipe=combo["recipe"] or naming.DEFAULT_RECIPE, seed=seed,
                 width=1.0 if combo["width"] is None else float(combo["width"]), device=self.b.device, name=name,
-                manipulation=manipulation[1] if manipulation else None,
+                manipulation=manipulation.name if manipulation else None,
                 **{key: (float(value) if key in ("lr", "weight_decay") and value is not None else value)
                    for key, value in overrides.items()})
-            deps = (prepare, *([manipulation[0]] if manipulation else []))
+            deps = (prepare, *([manipulation.node] if manipulation else []))
             cell = f"model {name}"
             result.append((self.b.add(Node("pretrain", "model", name, options, deps, gpu=True), doc, where, cell),
                            name, cell))
         return result
 
     # --- forget sets ---------------------------------------------------------------------
-    def _targets(self, pretrain: tuple[str, str, str], manipulation: tuple[str, str] | None) -> list[_Target]:
+    def _targets(self, pretrain: tuple[str, str, str], manipulation: _Manipulation | None) -> list[_Target]:
         from unlearn_cli.forget import FORGET_KINDS, resolve_params
         from unlearn_cli.steps.forget_set import ForgetSetOptions
 
@@ -382,7 +396,14 @@ class _Setting:
         model_node, model, _ = pretrain
         targets = []
         if manipulation is not None:
-            targets.append(_Target(manipulation[0], manipulation[1], model, f"{model} on its manipulation"))
+            for fraction, where in zip(manipulation.known, manipulation.where):
+                params = {"fraction": fraction}
+                name = naming.forget_name(model, "known", params, manipulation.seed)
+                options = ForgetSetOptions(model=model, kind="known", params=params, seed=manipulation.seed,
+                                           name=name, device=self.b.device)
+                node = self.b.add(Node("forget", "forget-set", name, options, (model_node,)), doc, where,
+                                  f"known {fraction:g} of {model}'s manipulation")
+                targets.append(_Target(node, name, name, f"forget set {name}"))
         difficulties = _values(doc, ("forget", "difficulty"), ["record"])
         balances = _values(doc, ("forget", "balance"), [True])
         seeds = _values(doc, ("forget", "seeds"), [0])
