@@ -7,7 +7,8 @@ one after the other:
 - ours: `prepare-data` into a temporary workspace, the split moved to the device once,
   `BatchLoader` (whole-batch augmentation on the device) and the one training loop
   `unlearn_cli.train.loop.train` with the CE objective, with the speed switches the device
-  gets by default (bf16, channels_last and torch.compile on CUDA; none on CPU);
+  gets by default (bf16, channels_last and torch.compile on CUDA; bf16 and channels_last on
+  CPUs with native bf16; none on other CPUs);
 - reference: torchvision's `CIFAR10` with a PIL transform pipeline, a `DataLoader` with worker
   processes (and pinned memory on CUDA), fp32, and the plain
   `for x, y in loader: x, y = x.to(dev), y.to(dev); loss = CE(model(x), y); ...` loop that
@@ -176,8 +177,9 @@ class _Stopwatch:
 def measure_ours(config: BenchConfig, source: Path, workdir: Path, width: float,
                  device: torch.device) -> Throughput:
     """prepare-data, the split on the device once, BatchLoader + the training loop."""
+    model = _fresh_model(config, width, device)
     switches = SpeedSwitches.for_device(device, amp=config.amp, channels_last=config.channels_last,
-                                        compile=config.compile)
+                                        compile=config.compile).for_model(model, device)
     setup_start = time.perf_counter()
     ws = Workspace.at(workdir / "workspace")
     manifest_path = prepare_dataset(ws, PrepareOptions(dataset="cifar10", source=source))
@@ -193,7 +195,6 @@ def measure_ours(config: BenchConfig, source: Path, workdir: Path, width: float,
     _sync(device)
     setup_seconds = time.perf_counter() - setup_start
 
-    model = _fresh_model(config, width, device)
     total = config.warmup + config.steps
     stopwatch = _Stopwatch(config.warmup, device)
     train(
@@ -354,8 +355,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--num-workers", type=int, default=None, help="reference DataLoader workers (default: CPU count)")
     p.add_argument("--threads", type=int, default=None, help="torch threads of the training process (default: torch's)")
     p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
-    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="ours: bf16 autocast (default: on with CUDA)")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="ours: channels_last (default: on with CUDA)")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="ours: bf16 autocast (default: on with CUDA or a CPU with native bf16)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="ours: channels_last (default: as --amp)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="ours: torch.compile (default: on with CUDA)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
     return p

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import sys
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from benchmarks.pretrain_throughput import BenchConfig, _torchvision_cifar10, cl
 from benchmarks.synthetic_cifar import FOLDER, write_synthetic_cifar10
 from unlearn_cli.data.sources import read_dataset
 from unlearn_cli.errors import InputError
+from unlearn_cli.models import build_model
+from unlearn_cli.train.device import SpeedSwitches
 
 TINY = ["--device", "cpu", "--model", "resnet18", "--width", "0.0625", "--batch-size", "32",
         "--train-size", "256", "--steps", "2", "--warmup", "1", "--num-workers", "0", "--threads", "1"]
@@ -28,8 +31,13 @@ def test_main_measures_both_pipelines(capsys):
         assert t.seconds > 0 and t.images_per_second > 0 and t.ms_per_step > 0
     assert result.ratio > 0
     assert result.config["width"] == 0.0625
-    # CPU defaults: no speed switch on our side; the reference is plain fp32.
-    assert result.ours.detail["amp"] is False and result.ours.detail["compile"] is False
+    # CPU defaults on our side (bf16 + channels_last only where the CPU has native bf16, and
+    # channels_last never for this tiny resnet's 4-channel strided shortcut; no compile);
+    # the reference is plain fp32.
+    tiny = build_model("resnet18", channels=3, image_size=32, num_classes=10, width=0.0625)
+    expected = SpeedSwitches.for_device(torch.device("cpu")).for_model(tiny, torch.device("cpu"))
+    assert {k: result.ours.detail[k] for k in ("amp", "channels_last", "compile")} == asdict(expected)
+    assert result.ours.detail["channels_last"] is False and result.ours.detail["compile"] is False
     assert result.ours.detail["batches_per_epoch"] == 8
     assert result.reference.detail["num_workers"] == 0
     printed = json.loads(capsys.readouterr().out)
