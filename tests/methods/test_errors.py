@@ -40,6 +40,7 @@ def _nothing_written(ws):
     (["--method", "neggrad", "--preset", "natmu-cifar10"], ["preset natmu-cifar10 has no settings for method 'neggrad'",
                                                            "random_label"]),
     (["--method", "finetune", "--name", "bad/name"], ["invalid artifact name"]),
+    (["--method", "finetune", "--name", ""], ["invalid artifact name ''"]),  # not the default name
 ])
 def test_bad_options(ucli, args, fragments):
     assert_one_line_error(ucli("unlearn", "--forget", FORGET, *args), *fragments)

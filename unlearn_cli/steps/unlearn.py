@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearn_cli.artifacts import Manifest, Workspace, check_name, load_tensors, save_tensors
+from unlearn_cli.artifacts import Manifest, Workspace, load_tensors, name_or_default, save_tensors
 from unlearn_cli.data.loader import DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
@@ -157,8 +157,7 @@ def _resolve(ws: Workspace, options: UnlearnOptions) -> _Plan:
         raise InputError(f"forget set {forget.name} has an empty D_f", hint="make a forget set with rows to forget")
     if retain_size == 0:
         raise InputError(f"forget set {forget.name} leaves D_r empty", hint="make a smaller forget set")
-    name = check_name(options.name if options.name is not None else
-                      _default_name(forget, spec, params, baseline, options.preset, options.seed))
+    name = name_or_default(options.name, _default_name(forget, spec, params, baseline, options.preset, options.seed))
     return _Plan(spec, params, model, forget, dataset, name, preset)
 
 
