@@ -172,3 +172,23 @@ def test_manipulation_must_be_a_manipulation_of_this_dataset(trained_ws, cli, tm
     result = cli("pretrain", "--epochs", "1", "--width", "0.25", "--name", "y", "--manipulation", "c10poison")
     assert result.exit_code == 0, result.stderr
     assert trained_ws.read("model", "y").config["dataset"] == "cifar10"
+
+
+def test_resume_checkpoint_is_removed_before_the_name_is_unlocked(trained_ws, monkeypatch):
+    """Once the model's lock is released another run of the name may start and write its own
+    checkpoints; this run must have removed its checkpoint before that, not after."""
+    from unlearn_cli.artifacts import lock
+
+    checkpoint = trained_ws.ckpt_path("digits-cnn-s9", ".resume")
+    seen_at_release: list[bool] = []
+    real_release = lock.release
+
+    def release(path):
+        if path == trained_ws.lock_path("model", "digits-cnn-s9"):
+            seen_at_release.append(checkpoint.exists())
+        real_release(path)
+
+    monkeypatch.setattr(lock, "release", release)
+    pretrained(trained_ws, seed=9, epochs=2)  # 2 epochs: a checkpoint is written after the first
+    assert seen_at_release == [False]
+    assert not checkpoint.exists()

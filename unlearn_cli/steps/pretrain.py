@@ -184,7 +184,9 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         manifest = Manifest(kind="model", name=name, config=config, parents=parents,
                             files={role: ws.file_ref(path) for role, path in paths.items()}, summary=summary)
         manifest_path = ws.write(manifest)
-    checkpoint.remove()
+        # Still under the name's lock: a run of the same name that starts once it is
+        # released must not lose its own fresh checkpoints to this removal.
+        checkpoint.remove()
     log.info("%s: test accuracy %.2f %% in %.1f s", name, summary["test_accuracy"], summary["wall_seconds"])
     distributed.barrier()
     distributed.shutdown()

@@ -267,8 +267,8 @@ def unlearn(ws: Workspace, options: UnlearnOptions) -> Path | None:
             files={"weights": ws.file_ref(weights)}, summary=summary,
         )
         path = ws.write(manifest)
-    if run.checkpoint is not None:
-        run.checkpoint.remove()
+        if run.checkpoint is not None:
+            run.checkpoint.remove()  # under the name's lock, as in pretrain
     log.info("%s: %s in %.2f s", plan.name, spec.name, wall)
     distributed.barrier()
     distributed.shutdown()
