@@ -8,7 +8,10 @@ the same final file removes it.
 
 Inside `staged(paths)` the renames of those paths are held back: each file stays complete
 under its temporary name until `Stage.commit` renames them all into place at once, so an
-artifact being replaced stays whole until the new one is completely written.
+artifact being replaced stays whole until the new one is completely written. The commit first
+writes a journal (`.<manifest name>.commit`, the renames still to do) beside the manifest,
+so a process killed among the renames leaves a commit that `finish_commit` completes, not an
+artifact without a manifest.
 
 Write failures become one `ArtifactError` naming the file: a full disk and a file-size
 limit say so.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import json
 import os
 import re
 import tempfile
@@ -199,6 +203,7 @@ class Stage:
 
     finals: set[str]
     ready: dict[str, _Temp] = field(default_factory=dict)
+    committing: bool = False
     committed: bool = False
 
     def covers(self, final: Path) -> bool:
@@ -215,22 +220,40 @@ class Stage:
         temp = self.ready.get(_key(final))
         return temp.path if temp is not None else Path(final)
 
-    def commit(self, before: Path | None = None) -> None:
-        """Rename every staged file into place, after removing `before` (the manifest
-        being replaced, so no manifest ever lists a mix of old and new files)."""
-        folders = {Path(temp.final).parent for temp in self.ready.values()}
-        if before is not None:
-            before.unlink(missing_ok=True)
-            folders.add(before.parent)
-        for key in list(self.ready):
-            self.ready.pop(key).move_into_place()
-        for folder in folders:
+    def commit(self, manifest: Path) -> None:
+        """Rename every staged file into place, `manifest` last, after removing the manifest
+        being replaced (so no manifest ever lists a mix of old and new files).
+
+        The renames are journaled first: from the moment the old manifest is gone until the
+        last rename, the journal says how to finish, and `finish_commit` does it if this
+        process dies in between. From here on the staged files belong to the journal, so
+        a failure no longer discards them."""
+        manifest = Path(manifest)
+        order = sorted(self.ready, key=lambda key: key == _key(manifest))  # the manifest last
+        temps = [self.ready[key] for key in order]
+        journal = commit_journal(manifest)
+        atomic_write_bytes(journal, json.dumps({
+            "version": 1,
+            "renames": [[temp.path.name, os.path.relpath(temp.final, journal.parent)] for temp in temps],
+        }).encode())
+        self.committing = True
+        manifest.unlink(missing_ok=True)
+        for temp in temps:
+            temp.move_into_place()
+            self.ready.pop(_key(temp.final))
+        for folder in {Path(temp.final).parent for temp in temps} | {manifest.parent}:
             _fsync_dir(folder)
+        journal.unlink()
+        _fsync_dir(journal.parent)
         self.committed = True
 
     def discard(self) -> None:
-        for temp in self.ready.values():
-            temp.discard()
+        if self.committing:  # the journal owns what is left; finish_commit completes it
+            for temp in self.ready.values():
+                temp.close()
+        else:
+            for temp in self.ready.values():
+                temp.discard()
         self.ready.clear()
 
 
@@ -282,3 +305,61 @@ def atomic_path(final: Path) -> Iterator[Path]:
 def atomic_write_bytes(final: Path, data: bytes) -> None:
     with atomic_path(final) as tmp:
         tmp.write_bytes(data)
+
+
+# --------------------------------------------------------------------------- commit journal
+
+_JOURNAL_MAX_BYTES = 64 * 1024  # a commit renames a handful of files
+
+
+def commit_journal(manifest: Path) -> Path:
+    """Where the commit of `manifest` keeps its journal while it renames."""
+    return manifest.with_name(f".{manifest.name}.commit")
+
+
+def finish_commit(manifest: Path, root: Path) -> bool:
+    """Complete a commit of `manifest` whose process died among its renames: rename what is
+    still staged into place (manifest last) and drop the journal. The caller holds the
+    artifact's lock. A journal is input like any file in a workspace: every rename must
+    name a temporary file of its final file, and every final file must lie inside `root`.
+    Returns whether there was a journal."""
+    journal = commit_journal(manifest)
+    try:
+        with open(journal, "rb") as handle:
+            raw = handle.read(_JOURNAL_MAX_BYTES + 1)
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise ArtifactError(f"cannot read {journal}: {error.strerror or error}", hint="check the file") from None
+    renames = _parse_journal(raw, journal, Path(root).resolve())
+    for temp, final in renames:
+        if temp.exists():  # otherwise moved before the process died
+            os.replace(temp, final)
+    for folder in {final.parent for _, final in renames}:
+        _fsync_dir(folder)
+    journal.unlink(missing_ok=True)
+    _fsync_dir(journal.parent)
+    return True
+
+
+def _parse_journal(raw: bytes, journal: Path, root: Path) -> list[tuple[Path, Path]]:
+    hint = f"remove {journal} and re-run the step that writes this artifact"
+    try:
+        if len(raw) > _JOURNAL_MAX_BYTES:
+            raise ValueError("too large")
+        data = json.loads(raw.decode())
+        pairs = data["renames"]
+        if data.get("version") != 1 or not isinstance(pairs, list):
+            raise ValueError("unknown layout")
+        renames = []
+        for pair in pairs:
+            temp_name, final_rel = pair
+            if not (isinstance(temp_name, str) and isinstance(final_rel, str)):
+                raise ValueError("a rename is not two names")
+            final = (journal.parent / final_rel).resolve()
+            if not final.is_relative_to(root) or not _temp_pattern(final).match(temp_name):
+                raise ValueError(f"rename {temp_name} -> {final_rel} is not one of this workspace's commits")
+            renames.append((final.parent / temp_name, final))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as error:
+        raise ArtifactError(f"{journal} is not a valid commit journal ({error})", hint=hint) from None
+    return renames

@@ -14,6 +14,7 @@ files are staged; `write` puts them all in place and the manifest last.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -22,11 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unlearn_cli.artifacts import lock
-from unlearn_cli.artifacts.files import active_stage, atomic_write_bytes, sha256_file, staged
+from unlearn_cli.artifacts.files import (
+    active_stage,
+    atomic_write_bytes,
+    commit_journal,
+    finish_commit,
+    sha256_file,
+    staged,
+)
 from unlearn_cli.artifacts.manifest import KINDS, FileRef, Manifest, parse_manifest, path_problem
 from unlearn_cli.errors import ArtifactError, ArtifactExistsError, InputError
 
 WORKSPACE_ENV = "UNLEARN_WORKSPACE"
+log = logging.getLogger(__name__)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 MAX_NAME_LENGTH = 150  # file names add up to ~35 characters of suffixes and temporary parts; most systems stop at 255
 # Names that would collide with another artifact's files: `<run>.init.safetensors` is the
@@ -119,6 +128,35 @@ class Workspace:
         folder = self.root / "manifests" / kind
         return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
 
+    def exists(self, kind: str, name: str) -> bool:
+        """Whether an artifact of this name has a manifest (a commit its writer did not live
+        to finish is finished first). Says nothing of whether it validates: `read` does."""
+        path = self.manifest_path(kind, name)
+        self._finish_interrupted_commit(path)
+        return path.exists()
+
+    def _finish_interrupted_commit(self, manifest: Path) -> None:
+        """If a writer died among the renames of its commit, complete them (`finish_commit`)
+        under the artifact's lock. A live writer holding the lock is left alone: its commit
+        is not interrupted, only under way."""
+        if not commit_journal(manifest).exists():
+            return
+        kind, name = manifest.parent.name, manifest.stem
+        if kind not in KINDS or not _NAME.fullmatch(name) or manifest.parent.parent != self.root / "manifests":
+            return  # not one of this workspace's manifests: nothing of ours to finish
+        lock_file = self.lock_path(kind, name)
+        held_before = lock.holds(lock_file)
+        try:
+            lock.acquire(lock_file, f"{kind} '{name}'")
+        except ArtifactError:
+            return
+        try:
+            if finish_commit(manifest, self.root):
+                log.info("finished the interrupted commit of %s '%s'", kind, name)
+        finally:
+            if not held_before:
+                lock.release(lock_file)
+
     def find(self, kind: str, ref: str | Path) -> Path:
         """A manifest path as given (absolute, or relative to cwd or workspace), or a name.
         Either way the manifest must lie inside the workspace: the paths it lists are
@@ -128,11 +166,12 @@ class Workspace:
         if not Path(ref_str).is_absolute():
             candidates.append(self.root / ref_str)
         for candidate in candidates:
+            self._finish_interrupted_commit(candidate.resolve())
             if candidate.is_file():
                 return self._inside(candidate, ref_str)
         if _NAME.fullmatch(ref_str) and not ref_str.endswith(".json"):
             by_name = self.manifest_path(kind, ref_str)
-            if by_name.is_file():
+            if self.exists(kind, ref_str):
                 return self._inside(by_name, ref_str)
         known = self.names(kind)
         raise ArtifactError(
@@ -224,6 +263,7 @@ class Workspace:
         path = self.manifest_path(kind, name)
         lock_file = self.lock_path(kind, name)
         lock.acquire(lock_file, f"{kind} '{name}'")
+        self._finish_interrupted_commit(path)  # an artifact whose writer died committing exists
         if path.exists() and not force:
             lock.release(lock_file)
             raise ArtifactExistsError(f"{kind} '{name}' exists already ({path})",
@@ -253,7 +293,7 @@ class Workspace:
         atomic_write_bytes(path, manifest.to_json().encode())
         stage = active_stage()
         if stage is not None and stage.covers(path):
-            stage.commit(before=path)
+            stage.commit(path)
         manifest.source = path
         return path
 

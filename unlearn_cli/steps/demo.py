@@ -55,7 +55,7 @@ def _todo(ws: Workspace, progress: Progress, kind: str, name: str, force: bool, 
     """None when the artifact exists and validates (reused); otherwise the `force` the step
     must run with — True also where a damaged artifact of that name has to be replaced.
     Says which on one progress line."""
-    if not force and ws.manifest_path(kind, name).exists():
+    if not force and ws.exists(kind, name):
         try:
             ws.read(kind, name)
         except ArtifactError:

@@ -84,7 +84,7 @@ DONE, TODO, REDO = "done", "todo", "redo"
 def artifact_state(ws: Workspace, node: Node, expected_evaluations: set[str] | None = None) -> str:
     """DONE if the node's artifact exists and validates (a report: over exactly the expected
     evaluations), TODO if there is none, REDO if there is one that must be made again."""
-    if not ws.manifest_path(node.kind, node.name).exists():
+    if not ws.exists(node.kind, node.name):
         return TODO
     try:
         manifest = ws.read(node.kind, node.name)
