@@ -17,29 +17,9 @@ from unlearn_cli.artifacts import Manifest, Workspace, load_tensors, save_tensor
 from unlearn_cli.artifacts.files import _Temp, commit_journal
 from unlearn_cli.errors import ArtifactError, ArtifactExistsError
 
-# Writes model 'm' (two tensor files and the manifest, as every step writes) with value argv[2];
-# with argv[3] = K >= 0 the process SIGKILLs itself after K of the commit's renames.
-_WRITER = textwrap.dedent("""
-    import os, signal, sys
-    import torch
-    from unlearn_cli.artifacts import Manifest, Workspace, save_tensors
-    from unlearn_cli.artifacts import files
 
-    root, value, kill_after = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
-    renames = 0
-    real_move = files._Temp.move_into_place
-
-    def move(self):
-        global renames
-        if self.final.name.startswith(".") and self.final.name.endswith(".commit"):
-            return real_move(self)  # the journal's own write
-        if renames == kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
-        renames += 1
-        real_move(self)
-
-    files._Temp.move_into_place = move
-    ws = Workspace.at(root)
+def write_model(ws: Workspace, value: float) -> None:
+    """Model 'm' as every step writes it: two tensor files, then the manifest (the commit)."""
     weights, init = ws.ckpt_path("m"), ws.ckpt_path("m", ".init")
     ws.check_new("model", "m", force=True)
     with ws.replacing("model", "m", [weights, init]):
@@ -47,23 +27,40 @@ _WRITER = textwrap.dedent("""
         save_tensors(init, {"w": torch.full((4,), -value)})
         ws.write(Manifest(kind="model", name="m",
                           files={"weights": ws.file_ref(weights), "init": ws.file_ref(init)}))
+
+
+# write_model in a child process that SIGKILLs itself after argv[3] of the commit's renames.
+_KILLED_WRITER = textwrap.dedent("""
+    import os, signal, sys
+    from unlearn_cli.artifacts import Workspace, files
+    from tests.artifacts.test_commit_journal import write_model
+
+    root, value, kill_after = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+    renames = 0
+    real_move = files._Temp.move_into_place
+
+    def move(self):
+        global renames
+        if not self.final.name.endswith(".commit"):  # the journal's own write is no rename of the commit
+            if renames == kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            renames += 1
+        real_move(self)
+
+    files._Temp.move_into_place = move
+    write_model(Workspace.at(root), value)
 """)
+_REPO = Path(__file__).resolve().parents[2]
 
 
 def _write(ws: Workspace, value: float, kill_after: int = -1) -> int:
     """Write model 'm' with `value`: in this process when it lives through it, else in a
-    child that kills itself after `kill_after` renames (returns its exit code)."""
+    child killed after `kill_after` renames (returns its exit code)."""
     if kill_after < 0:
-        weights, init = ws.ckpt_path("m"), ws.ckpt_path("m", ".init")
-        ws.check_new("model", "m", force=True)
-        with ws.replacing("model", "m", [weights, init]):
-            save_tensors(weights, {"w": torch.full((4,), value)})
-            save_tensors(init, {"w": torch.full((4,), -value)})
-            ws.write(Manifest(kind="model", name="m",
-                              files={"weights": ws.file_ref(weights), "init": ws.file_ref(init)}))
+        write_model(ws, value)
         return 0
-    done = subprocess.run([sys.executable, "-c", _WRITER, str(ws.root), str(value), str(kill_after)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(ws.root), str(value), str(kill_after)],
+                          capture_output=True, text=True, timeout=120, cwd=_REPO)
     return done.returncode
 
 
