@@ -34,3 +34,16 @@ def test_a_dataset_manifest_pointing_outside_the_workspace_is_refused(cli, ws, t
     result = cli("pretrain", *TINY)
     assert_one_line_error(result, path, "inside", "--force")
     assert ws.names("model") == []
+
+
+@pytest.mark.parametrize("ref, shown", [
+    ("a\x00b", "a\\x00b"),  # no file name holds a NUL byte
+    ("~nobody-here-at-all/m.json", "~nobody-here-at-all/m.json"),  # an unknown user's home
+    ("/" * 5000, "/" * 200 + "…"),  # a path with no name at all
+    ("d/" + "x" * 5000 + ".json", "d/" + "x" * 198 + "…"),  # longer than a file name may be
+    ("\x1b[31mred", "\\x1b[31mred"),  # no terminal escapes in the error line
+])
+def test_a_reference_no_file_can_have_is_not_found_not_a_crash(cli, trained_ws, ref, shown):
+    cli.workspace = trained_ws
+    result = cli("make-forget-set", "--model", ref, "--per", "10")
+    assert_one_line_error(result, f"no model '{shown}' in workspace")

@@ -162,23 +162,42 @@ class Workspace:
         Either way the manifest must lie inside the workspace: the paths it lists are
         relative to it."""
         ref_str = str(ref)
-        candidates = [Path(ref_str).expanduser()]
-        if not Path(ref_str).is_absolute():
-            candidates.append(self.root / ref_str)
-        for candidate in candidates:
-            self._finish_interrupted_commit(candidate.resolve())
-            if candidate.is_file():
+        for candidate in self._path_candidates(ref_str):
+            if self._is_manifest_file(candidate):
                 return self._inside(candidate, ref_str)
         if _NAME.fullmatch(ref_str) and not ref_str.endswith(".json"):
             by_name = self.manifest_path(kind, ref_str)
             if self.exists(kind, ref_str):
                 return self._inside(by_name, ref_str)
         known = self.names(kind)
+        shown = ref_str if ref_str.isprintable() else repr(ref_str)[1:-1]  # no raw control bytes
+        shown = shown if len(shown) <= 200 else f"{shown[:200]}…"
         raise ArtifactError(
-            f"no {kind} '{ref_str}' in workspace {self.root}",
+            f"no {kind} '{shown}' in workspace {self.root}",
             hint=(f"known {kind}s: {', '.join(known)}" if known
                   else "create one first, or point --workspace at the right folder"),
         )
+
+    def _path_candidates(self, ref: str) -> list[Path]:
+        """Where `ref` may be as a path: as given (`~` expanded where it can be) and, if
+        relative, inside the workspace. A NUL byte is in no file name: no candidates."""
+        if "\0" in ref:
+            return []
+        given = Path(ref)
+        try:
+            given = given.expanduser()
+        except RuntimeError:
+            pass  # `~user` of a user this system does not know: taken literally
+        return [given] if given.is_absolute() else [given, self.root / ref]
+
+    def _is_manifest_file(self, candidate: Path) -> bool:
+        """Whether `candidate` is a file (after finishing an interrupted commit of it); a
+        path no file system could hold (a name too long, a symlink loop) is simply none."""
+        try:
+            self._finish_interrupted_commit(candidate.resolve())
+            return candidate.is_file()
+        except (OSError, ValueError, RuntimeError):
+            return False
 
     def _inside(self, path: Path, ref: str) -> Path:
         resolved = path.resolve()
