@@ -6,6 +6,16 @@ optional hint, and exit code 1 (see `unlearn_cli.cli.errors`).
 
 from __future__ import annotations
 
+_SHOWN_MAX = 200  # characters of a user's text quoted in an error line
+
+
+def shown(text: str) -> str:
+    """A user's text as an error line quotes it: control characters escaped (no raw NUL or
+    terminal escape reaches the screen) and cut at 200 characters."""
+    text = str(text)
+    text = text if text.isprintable() else repr(text)[1:-1]
+    return text if len(text) <= _SHOWN_MAX else f"{text[:_SHOWN_MAX]}…"
+
 
 class UnlearnError(Exception):
     """Base class of every error caused by user input or user files."""

@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from tests.conftest import assert_one_line_error
+from unlearn_cli.artifacts import Workspace
 
 TINY = ("--epochs", "1", "--width", "0.25", "--device", "cpu")
 
@@ -47,3 +48,21 @@ def test_a_reference_no_file_can_have_is_not_found_not_a_crash(cli, trained_ws, 
     cli.workspace = trained_ws
     result = cli("make-forget-set", "--model", ref, "--per", "10")
     assert_one_line_error(result, f"no model '{shown}' in workspace")
+
+
+def test_a_run_reference_no_file_can_have_is_shown_escaped_and_cut(cli, trained_ws):
+    cli.workspace = trained_ws
+    result = cli("evaluate", "--run", "a\x01b" + "/" * 3000, "--forget", "digits-cnn-s0")
+    assert_one_line_error(result, "no unlearned or model 'a\\x01b" + "/" * 194 + "…' in workspace")
+
+
+def test_an_over_long_name_is_quoted_cut(cli, trained_ws):
+    cli.workspace = trained_ws
+    result = cli("make-forget-set", "--model", "digits-cnn-s0", "--per", "10", "--name", "x" * 5000)
+    assert_one_line_error(result, "invalid artifact name '" + "x" * 200 + "…'")
+
+
+def test_a_source_under_an_unknown_users_home_is_not_found(cli, tmp_path):
+    cli.workspace = Workspace.at(tmp_path / "ws")
+    result = cli("prepare-data", "--dataset", "cifar10", "--source", "~nobody-here-at-all/cifar.tar.gz")
+    assert_one_line_error(result, "~nobody-here-at-all/cifar.tar.gz does not exist")

@@ -32,7 +32,8 @@ from unlearn_cli.artifacts.files import (
     staged,
 )
 from unlearn_cli.artifacts.manifest import KINDS, FileRef, Manifest, parse_manifest, path_problem
-from unlearn_cli.errors import ArtifactError, ArtifactExistsError, InputError
+from unlearn_cli.errors import ArtifactError, ArtifactExistsError, InputError, shown
+from unlearn_cli.paths import user_path
 
 WORKSPACE_ENV = "UNLEARN_WORKSPACE"
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def check_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > MAX_NAME_LENGTH \
             or name.endswith(_RESERVED_SUFFIXES):
         raise InputError(
-            f"invalid artifact name {name!r}",
+            f"invalid artifact name '{shown(name)}'",
             hint=f"use up to {MAX_NAME_LENGTH} letters, digits, '.', '_', '+' and '-', starting with "
             f"a letter or digit, not ending in {', '.join(_RESERVED_SUFFIXES)}",
         )
@@ -71,7 +72,7 @@ class Workspace:
     def at(cls, path: Path | str | None = None) -> Workspace:
         """`--workspace`, else $UNLEARN_WORKSPACE, else the current directory."""
         chosen = path if path is not None else os.environ.get(WORKSPACE_ENV) or "."
-        return cls(Path(chosen).expanduser().resolve())
+        return cls(user_path(chosen).resolve())
 
     # --- paths ---------------------------------------------------------------------------
     def manifest_path(self, kind: str, name: str) -> Path:
@@ -170,10 +171,8 @@ class Workspace:
             if self.exists(kind, ref_str):
                 return self._inside(by_name, ref_str)
         known = self.names(kind)
-        shown = ref_str if ref_str.isprintable() else repr(ref_str)[1:-1]  # no raw control bytes
-        shown = shown if len(shown) <= 200 else f"{shown[:200]}…"
         raise ArtifactError(
-            f"no {kind} '{shown}' in workspace {self.root}",
+            f"no {kind} '{shown(ref_str)}' in workspace {self.root}",
             hint=(f"known {kind}s: {', '.join(known)}" if known
                   else "create one first, or point --workspace at the right folder"),
         )
@@ -183,11 +182,7 @@ class Workspace:
         relative, inside the workspace. A NUL byte is in no file name: no candidates."""
         if "\0" in ref:
             return []
-        given = Path(ref)
-        try:
-            given = given.expanduser()
-        except RuntimeError:
-            pass  # `~user` of a user this system does not know: taken literally
+        given = user_path(ref)
         return [given] if given.is_absolute() else [given, self.root / ref]
 
     def _is_manifest_file(self, candidate: Path) -> bool:
@@ -232,7 +227,7 @@ class Workspace:
                 continue
         else:
             known = [name for kind in kinds for name in self.names(kind)]
-            raise ArtifactError(f"no {' or '.join(kinds)} '{ref}' in workspace {self.root}",
+            raise ArtifactError(f"no {' or '.join(kinds)} '{shown(str(ref))}' in workspace {self.root}",
                                 hint=f"known: {', '.join(known)}" if known else "create one first")
         try:
             kind = parse_manifest(path.read_text(), path).kind

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from unlearn_cli.artifacts.manifest import parse_manifest
 from unlearn_cli.errors import ArtifactError, InputError
+from unlearn_cli.paths import user_path
 
 STDIN = "-"
 
@@ -70,7 +71,7 @@ def fill_from_stdin(options: Mapping[str, str | None], accepts: Mapping[str, tup
         return filled
     lines = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
     for line in lines:
-        path = Path(line).expanduser()
+        path = user_path(line)
         kind = _kind_of(path)
         targets = [flag for flag in wanted if kind in accepts[flag]]
         if not targets:

@@ -13,6 +13,7 @@ from unlearn_cli.artifacts import Manifest, Workspace, save_tensors
 from unlearn_cli.data.prepared import DatasetInfo
 from unlearn_cli.data.sources import DATASETS, RawDataset, Split, download_source, read_dataset
 from unlearn_cli.errors import InputError
+from unlearn_cli.paths import user_path
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def _read(ws: Workspace, options: PrepareOptions) -> tuple[RawDataset, str]:
             f"{spec.name} needs --source PATH (or --download)",
             hint="point --source at the official archive or its extracted folder",
         )
-    source = Path(options.source).expanduser().resolve()
+    source = user_path(options.source).resolve()
     return read_dataset(spec.name, source), str(source)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from unlearn_cli.errors import InputError
+from unlearn_cli.paths import user_path
 from unlearn_cli.sweep.tomlindex import Path as KeyPath
 from unlearn_cli.sweep.tomlindex import line_index, line_of
 
@@ -114,7 +115,7 @@ class GridFile:
 
 
 def read_grid_file(path: Path) -> GridFile:
-    path = Path(path).expanduser()
+    path = user_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

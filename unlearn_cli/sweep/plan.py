@@ -28,6 +28,7 @@ from typing import Any
 
 from unlearn_cli.artifacts import Workspace, check_name
 from unlearn_cli.errors import ArtifactError, InputError
+from unlearn_cli.paths import user_path
 from unlearn_cli.sweep import naming
 from unlearn_cli.sweep.grid import GENERIC, NO_PRESET, Doc, Grid
 from unlearn_cli.sweep.tomlindex import Path as KeyPath
@@ -301,7 +302,7 @@ class _Setting:
         source = self.doc.get(("data", dataset, "source"))
         path = None
         if source is not None:
-            path = Path(source).expanduser()
+            path = user_path(source)
             path = path if path.is_absolute() else (self.grid_dir / path).resolve()
         options = PrepareOptions(dataset=dataset, source=path, download=bool(self.doc.get(("data", dataset, "download"), False)))
         return self.b.add(Node("prepare", "dataset", dataset, options), self.doc, where, f"dataset {dataset}")
@@ -419,7 +420,7 @@ class _Setting:
                 elif kind == "subclass":
                     modifiers = [({"name": str(value)}, where)]
                 else:
-                    path = Path(str(value)).expanduser()
+                    path = user_path(str(value))
                     modifiers = [({"path": path if path.is_absolute() else (self.grid_dir / path).resolve()}, where)]
                 for params, _ in modifiers:
                     try:

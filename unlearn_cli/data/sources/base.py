@@ -17,6 +17,7 @@ import numpy as np
 
 from unlearn_cli.data.sources.checksum import file_md5
 from unlearn_cli.errors import DataError, InputError
+from unlearn_cli.paths import user_path
 from unlearn_cli.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def require_path(path: Path | None, dataset: str) -> Path:
             f"dataset '{dataset}' needs a source",
             hint="pass --source PATH (a local archive or folder) or --download",
         )
-    return Path(path).expanduser()
+    return user_path(path)
 
 
 def as_labels(values: object, where: str, key: str) -> np.ndarray:

@@ -16,6 +16,7 @@ from pathlib import Path
 from unlearn_cli.data.sources.base import DATASETS
 from unlearn_cli.data.sources.checksum import file_md5
 from unlearn_cli.errors import DataError, InputError
+from unlearn_cli.paths import user_path
 
 _OFFLINE_HINT = "no network? download it elsewhere and pass --source PATH"
 
@@ -38,7 +39,7 @@ def download_source(name: str, dest_dir: Path) -> Path:
         raise InputError(f"dataset '{name}' is embedded; there is nothing to download",
                          hint="leave out --download and --source for this dataset")
     download = spec.download
-    dest_dir = Path(dest_dir).expanduser()
+    dest_dir = user_path(dest_dir)
     target = dest_dir / download.filename
     if target.is_file() and file_md5(target) == download.md5:
         return target

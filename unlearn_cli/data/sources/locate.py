@@ -12,6 +12,7 @@ from pathlib import Path
 from unlearn_cli.data.sources.archive import DEFAULT_LIMITS, ArchiveLimits, TarTree, ZipTree
 from unlearn_cli.data.sources.tree import FolderTree, SourceTree, join
 from unlearn_cli.errors import DataError
+from unlearn_cli.paths import user_path
 
 # Local file header, or the end record of an empty zip.
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -19,7 +20,7 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 def open_source(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> SourceTree:
     """Open `path` as a folder, or as a zip or tar archive recognised by its content."""
-    path = Path(path).expanduser()
+    path = user_path(path)
     if not path.exists():
         raise DataError(f"source {path} does not exist",
                         hint="check the path, or use --download to fetch the official archive")
