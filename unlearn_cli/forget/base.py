@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -133,6 +134,20 @@ def resolve_params(kind: ForgetKind, params: Any = None) -> Any:
 
 # ---------------------------------------------------------------------------------------
 # Shared selection helpers.
+
+
+def selection_tag(kind: str, params: dict[str, Any]) -> str:
+    """A short, readable name part for a selection, e.g. per110, frac0.2, class-rocket: the
+    default forget-set names of `make-forget-set` and of a sweep's nodes are built from it."""
+    if kind == "per":
+        return f"per{params['per']}" + ("-conf" if params.get("difficulty") == "confidence" else "")
+    if kind == "fraction":
+        return f"frac{float(params['fraction']):g}" + ("" if params.get("balance", True) else "-unbalanced")
+    if kind == "indices":
+        return f"indices-{Path(str(params['path'])).stem}"
+    if kind == "known":
+        return f"known{float(params['fraction']):g}"
+    return f"{kind}-" + "-".join(str(v) for v in params.values())
 
 
 def round_half_up(count: int, fraction: float | Decimal) -> int:

@@ -33,6 +33,7 @@ from unlearn_cli.forget import (
     manipulate,
     resolve_params,
 )
+from unlearn_cli.forget.base import selection_tag
 from unlearn_cli.forget.kinds import FINE_KEY
 from unlearn_cli.forget.table import indices_to_mask
 from unlearn_cli.steps.common import dataset_of, load_weights, view_loader
@@ -69,25 +70,12 @@ class ForgetSetOptions:
     force: bool = False
 
 
-def _selection_tag(kind: str, params: dict[str, Any]) -> str:
-    """A short, readable name part for a selection, e.g. per110, frac0.2, class-rocket."""
-    if kind == "per":
-        return f"per{params['per']}" + ("-conf" if params.get("difficulty") == "confidence" else "")
-    if kind == "fraction":
-        return f"frac{float(params['fraction']):g}" + ("" if params.get("balance", True) else "-unbalanced")
-    if kind == "indices":
-        return f"indices-{Path(str(params['path'])).stem}"
-    if kind == "known":
-        return f"known{float(params['fraction']):g}"
-    return f"{kind}-" + "-".join(str(v) for v in params.values())
-
-
 def _default_name(base: str, options: ForgetSetOptions) -> str:
     if options.manipulation is not None:
         m = options.manipulation
         tag = f"{m.kind}{m.size}-known{m.known:g}"
     else:
-        tag = _selection_tag(options.kind, options.params)
+        tag = selection_tag(options.kind, options.params)
     safe = "".join(ch if ch.isalnum() or ch in "._+-" else "_" for ch in tag)
     return f"{base}-{safe}-s{options.seed}"
 

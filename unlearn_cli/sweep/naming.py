@@ -21,8 +21,9 @@ values can still meet on one name (1e-7 and 1.0000001e-7): the plan checks for t
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
+
+from unlearn_cli.forget.base import selection_tag
 
 DEFAULT_RECIPE = "fast"
 
@@ -64,18 +65,6 @@ def model_name(base: str, model: str, seed: int, *, width: float | None, recipe:
         parts.append(recipe)
     parts += _override_tags(overrides)
     return "-".join([*parts, f"s{seed}"])
-
-
-def selection_tag(kind: str, params: dict[str, Any]) -> str:
-    if kind == "per":
-        return f"per{params['per']}" + ("-conf" if params.get("difficulty") == "confidence" else "")
-    if kind == "fraction":
-        return f"frac{float(params['fraction']):g}" + ("" if params.get("balance", True) else "-unbalanced")
-    if kind == "indices":
-        return f"indices-{Path(str(params['path'])).stem}"
-    if kind == "known":
-        return f"known{float(params['fraction']):g}"
-    return f"{kind}-" + "-".join(str(v) for v in params.values())
 
 
 def forget_name(model: str, kind: str, params: dict[str, Any], seed: int) -> str:
