@@ -35,9 +35,10 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import run_cli
 from benchmarks.synthetic_cifar import write_learnable_cifar10
 from unlearn_cli.artifacts import Workspace
-from unlearn_cli.errors import InputError, UnlearnError
+from unlearn_cli.errors import InputError
 from unlearn_cli.steps.evaluate import EvaluateOptions, evaluate
 from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
 from unlearn_cli.steps.prepare_data import PrepareOptions, prepare_dataset
@@ -177,12 +178,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
 
 def cli() -> int:
-    try:
-        main()
-    except UnlearnError as error:
-        print(f"Error: {error.message}" + (f"\n  hint: {error.hint}" if error.hint else ""), file=sys.stderr)
-        return 1
-    return 0
+    return run_cli(main)
 
 
 if __name__ == "__main__":

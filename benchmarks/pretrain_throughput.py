@@ -43,12 +43,13 @@ if __package__ in (None, ""):
     # importable so `benchmarks` resolves as with `python -m benchmarks.pretrain_throughput`.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import run_cli
 from benchmarks.synthetic_cifar import FOLDER, write_synthetic_cifar10
 from unlearn_cli.artifacts import Workspace
 from unlearn_cli.data.augment import AugmentSpec
 from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
-from unlearn_cli.errors import InputError, UnlearnError
+from unlearn_cli.errors import InputError
 from unlearn_cli.models import MODELS, build_model
 from unlearn_cli.steps.prepare_data import PrepareOptions, prepare_dataset
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
@@ -377,13 +378,7 @@ def main(argv: Sequence[str] | None = None) -> BenchResult:
 
 
 def cli() -> int:
-    """Entry point: user errors as one `Error:` line and a hint on stderr, exit 1."""
-    try:
-        main()
-    except UnlearnError as error:
-        print(f"Error: {error.message}" + (f"\n  hint: {error.hint}" if error.hint else ""), file=sys.stderr)
-        return 1
-    return 0
+    return run_cli(main)
 
 
 if __name__ == "__main__":
