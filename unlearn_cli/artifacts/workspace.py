@@ -142,6 +142,7 @@ class Workspace:
         is not interrupted, only under way."""
         if not commit_journal(manifest).exists():
             return
+        manifest = manifest.resolve()  # only now: the common case costs one stat
         kind, name = manifest.parent.name, manifest.stem
         if kind not in KINDS or not _NAME.fullmatch(name) or manifest.parent.parent != self.root / "manifests":
             return  # not one of this workspace's manifests: nothing of ours to finish
@@ -189,7 +190,7 @@ class Workspace:
         """Whether `candidate` is a file (after finishing an interrupted commit of it); a
         path no file system could hold (a name too long, a symlink loop) is simply none."""
         try:
-            self._finish_interrupted_commit(candidate.resolve())
+            self._finish_interrupted_commit(candidate)
             return candidate.is_file()
         except (OSError, ValueError, RuntimeError):
             return False
