@@ -48,6 +48,7 @@ class VariantTiming:
     warmup_seconds: float
     ms_per_step: float
     images_per_second: float
+    speed: dict[str, bool]  # the switches the step ran with (the same for every variant)
 
 
 def _step_fn(variant: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, switches: SpeedSwitches):
@@ -89,7 +90,7 @@ def time_variant(variant: str, args: argparse.Namespace, device: torch.device) -
     for _ in range(args.steps):
         step()
     per_step = (time.perf_counter() - started) / args.steps
-    return VariantTiming(variant, warmup, 1000 * per_step, args.batch_size / per_step)
+    return VariantTiming(variant, warmup, 1000 * per_step, args.batch_size / per_step, asdict(switches))
 
 
 def profile_shares(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
@@ -131,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     result: dict[str, object] = {
         "config": {"model": args.model, "width": args.width, "batch_size": args.batch_size, "steps": args.steps,
                    "threads": torch.get_num_threads(), "torch": torch.__version__,
-                   "speed": asdict(_model_and_batch(args, device)[3])},
+                   "speed": timings[0].speed},
         "variants": [asdict(t) for t in timings],
     }
     if args.profile:
