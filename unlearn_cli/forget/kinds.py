@@ -22,7 +22,7 @@ from unlearn_cli.forget.base import (
     round_half_up,
 )
 from unlearn_cli.forget.index_files import load_indices
-from unlearn_cli.forget.manipulations import known_subset
+from unlearn_cli.forget.manipulations import check_known_fraction, known_subset
 
 logger = logging.getLogger(__name__)
 
@@ -247,9 +247,7 @@ class KnownParams:
     fraction: float = 1.0  # of the manipulated rows, 0 < F ≤ 1
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.fraction) and 0.0 < self.fraction <= 1.0):
-            raise InputError(f"--known {self.fraction} is outside (0, 1]",
-                             hint="give the known fraction F with 0 < F ≤ 1, e.g. --known 0.5")
+        check_known_fraction(self.fraction)  # before any model is loaded
 
 
 @forget_kind(

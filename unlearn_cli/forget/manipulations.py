@@ -195,11 +195,18 @@ def _labelswap(
     return ManipulatedView(train_label, np.zeros(labels.size, dtype=bool), manipulated)
 
 
+def check_known_fraction(known: float) -> float:
+    """F, the fraction of the manipulated rows the unlearner knows: a number with 0 < F ≤ 1."""
+    if not (isinstance(known, (int, float, np.integer, np.floating)) and 0.0 < float(known) <= 1.0):
+        raise InputError(f"--known {known!r} is outside (0, 1]",
+                         hint="give the known fraction F with 0 < F ≤ 1, e.g. --known 0.5")
+    return float(known)
+
+
 def known_subset(manipulated: np.ndarray, known: float, seed: int) -> np.ndarray:
     """D_f as a bool mask: round(F·|manipulated|) (at least 1) manipulated rows, seeded."""
     mask = np.asarray(manipulated, dtype=bool)
-    if not (isinstance(known, (int, float, np.integer, np.floating)) and 0.0 < float(known) <= 1.0):
-        raise InputError(f"--known {known!r} is outside (0, 1]", hint="give the known fraction F with 0 < F ≤ 1")
+    known = check_known_fraction(known)
     rows = np.flatnonzero(mask)
     if rows.size == 0:
         raise InputError("no train rows are manipulated, so none can be known", hint="manipulate with a size ≥ 1")
