@@ -29,7 +29,6 @@ import torch.nn.functional as F
 
 from unlearn_cli.models import build_model
 from unlearn_cli.train.device import SpeedSwitches
-from unlearn_cli.train.device import autocast as autocast_context
 
 VARIANTS = ("foreach", "fused", "compile")
 
@@ -55,7 +54,7 @@ def _step_fn(variant: str, model: torch.nn.Module, x: torch.Tensor, y: torch.Ten
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4,
                                 **({"fused": True} if variant == "fused" else {"foreach": True}))
     runner = torch.compile(model) if variant == "compile" else model
-    autocast = autocast_context(x.device, switches.amp)
+    autocast = switches.autocast(x.device)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
