@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from unlearn_cli.errors import ArtifactError, UnlearnError
 
@@ -38,13 +39,19 @@ _CHUNK = 1 << 20
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+    """A fresh hash of the bytes `path` holds now (what a write records). A read that only
+    verifies uses `hashcache.cached_sha256`, which skips files unchanged since hashed."""
     try:
         with open(path, "rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
+            return sha256_stream(handle)
     except FileNotFoundError:
         raise ArtifactError(f"missing file {path}", hint="re-run the step that makes it") from None
+
+
+def sha256_stream(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while chunk := handle.read(_CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()
 
 

@@ -31,6 +31,7 @@ from unlearn_cli.artifacts.files import (
     sha256_file,
     staged,
 )
+from unlearn_cli.artifacts.hashcache import cached_sha256
 from unlearn_cli.artifacts.manifest import KINDS, FileRef, Manifest, parse_manifest, path_problem
 from unlearn_cli.errors import ArtifactError, ArtifactExistsError, InputError, shown
 from unlearn_cli.paths import user_path
@@ -240,7 +241,8 @@ class Workspace:
         return self.read(kind, path, verify=verify)
 
     def verify(self, manifest: Manifest) -> None:
-        """Every file and every parent must exist and match its recorded sha256."""
+        """Every file and every parent must exist and match its recorded sha256 (a file whose
+        stat key is unchanged since it was last hashed is not hashed again: `hashcache`)."""
         for role, ref in manifest.files.items():
             self._check_ref(ref, missing=f"{manifest.source}: its {role} file {{}} is missing",
                             missing_hint="re-run the step that made it with --force",
@@ -256,7 +258,7 @@ class Workspace:
         target = self.abs(ref.path)
         if not target.is_file():
             raise ArtifactError(missing.format(target), hint=missing_hint)
-        if sha256_file(target) != ref.sha256:
+        if cached_sha256(target, self.root) != ref.sha256:  # hashed again only once it changed
             raise ArtifactError(changed.format(target), hint=changed_hint)
 
     # --- writing -------------------------------------------------------------------------

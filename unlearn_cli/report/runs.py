@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unlearn_cli.artifacts import FileRef, Manifest, Workspace, load_table, sha256_file
+from unlearn_cli.artifacts import FileRef, Manifest, Workspace, cached_sha256, load_table
 from unlearn_cli.errors import ArtifactError
 
 # Recorded in an unlearned run's "training" config but not hyper-parameters of the method:
@@ -74,7 +74,7 @@ def _ancestor(ws: Workspace, child: Manifest, role: str, kinds: tuple[str, ...])
     if not path.is_file():
         raise ArtifactError(f"{child.source}: its parent {role} {path} is missing",
                             hint="re-create the parent, then this artifact")
-    if sha256_file(path) != ref.sha256:
+    if cached_sha256(path, ws.root) != ref.sha256:
         raise ArtifactError(f"{child.source}: its parent {role} {path} changed since it was made",
                             hint="re-run this step (with --force) on the current parent")
     return ws.read_one_of(kinds, path, verify=False)
