@@ -77,21 +77,29 @@ class Chain:
                     "seed": seed},
             summary={"forget": int(size * known), "retain": 1437 - int(size * known)}))
 
+    def known_forget(self, model: Manifest, fraction: float, *, seed: int = 0) -> Manifest:
+        """`make-forget-set --model M --known F`: the known fraction F of the rows the model's
+        manipulation changed (the corrective setting since one model serves every F)."""
+        return self.forget(model, kind="known", params={"fraction": fraction}, seed=seed)
+
     def unlearned(self, model: Manifest, forget: Manifest, *, method: str, seed: int = 0,
                   params: dict | None = None, training: dict | None = None, wall_seconds: float = 1.0,
-                  name: str | None = None) -> Manifest:
+                  name: str | None = None, preset: str | None = None, steps: int = 50,
+                  summary: dict | None = None) -> Manifest:
         params = params or {}
-        tag = "".join(f"-{k}{v}" for k, v in params.items())
+        tag = "".join(f"-{k}{v}" for k, v in params.items()) + (f"-{preset}" if preset else "")
         name = name or f"{forget.name}-{method}{tag}-u{seed}"
         return self._write(Manifest(
             kind="unlearned", name=name,
             parents={"model": self.ws.parent_ref(model), "forget": self.ws.parent_ref(forget)},
-            config={"method": method, "preset": None, "params": params, "seed": seed, "model": model.name,
+            config={"method": method, "preset": preset, "params": params, "seed": seed, "model": model.name,
                     "forget": forget.name, "dataset": model.config["dataset"],
                     "architecture": model.config["architecture"],
-                    "training": training or {"optimizer": {"name": "adamw", "lr": 1e-3}, "epochs": 5,
-                                             "batch_size": 128, "device": "cpu"}},
-            summary={"wall_seconds": wall_seconds, "steps": 50, "epochs": 5, "final_loss": 0.1}))
+                    # {} records no training (a method without a training loop, as SSD).
+                    "training": ({"optimizer": {"name": "adamw", "lr": 1e-3}, "epochs": 5, "batch_size": 128,
+                                  "device": "cpu"} if training is None else training or None)},
+            summary={"wall_seconds": wall_seconds, "steps": steps, "epochs": 5, "final_loss": 0.1,
+                     **(summary or {})}))
 
     def evaluation(self, run: Manifest, forget: Manifest, values: dict[str, float], *,
                    reference: Manifest | None = None, name: str | None = None,
@@ -120,6 +128,63 @@ class Chain:
         if tool_version is not None:
             manifest.tool_version = tool_version
         return self._write(manifest)
+
+
+def recipe(*, optimizer: str = "sgd", lr: float = 0.01, weight_decay: float = 5e-4, epochs: int | None = 5,
+           steps: int | None = None, schedule: str = "constant", batch_size: int = 128) -> dict:
+    """A training config in the shape `unlearn` records it: the resolved Recipe and augment."""
+    return {"recipe": {"name": "fast", "optimizer": {"name": optimizer, "lr": lr, "weight_decay": weight_decay,
+                                                     "momentum": 0.9, "nesterov": False},
+                       "batch_size": batch_size, "schedule": {"name": schedule, "warmup_fraction": 0.0},
+                       "epochs": epochs, "steps": steps, "drop_last": False, "normalization": "dataset"},
+            "augment": True}
+
+
+# Twelve unlearning configurations, as a sweep over the seed papers' methods gives them:
+# (method, params, preset, training). Two SSD alphas and two SCRUB presets make rows of one
+# method that differ, the rest one row each.
+TWELVE_METHODS: tuple[tuple[str, dict, str | None, dict], ...] = (
+    ("finetune", {"k": None}, None, recipe(lr=0.02)),
+    ("neggrad", {}, None, recipe(lr=0.001, epochs=2)),
+    ("neggrad_plus", {"alpha": 0.9}, None, recipe(lr=0.01)),
+    ("random_label", {}, "natmu-cifar10", recipe(optimizer="adamw", lr=1e-4, weight_decay=0.0)),
+    ("badteacher", {"kl_temperature": 1.0}, "natmu-cifar10", recipe(optimizer="adamw", lr=1e-4)),
+    ("boundary_shrink", {"bound": 0.1, "poison_epoch": 10}, None, recipe(lr=1e-5)),
+    ("l1_sparse", {"alpha": 5e-4}, None, recipe(lr=0.01, epochs=10)),
+    ("salun", {"threshold": 0.5}, "natmu-cifar10", recipe(optimizer="adamw", lr=5e-4)),
+    ("scrub", {"alpha": 0.5, "gamma": 0.99, "msteps": 2}, "natmu-cifar10",
+     recipe(optimizer="adamw", lr=5e-4, schedule="natmu_cosine")),
+    ("scrub", {"alpha": 0.5, "gamma": 0.99, "msteps": 4}, "corrective-cifar10",
+     recipe(lr=0.0025, epochs=10, schedule="linear")),
+    ("ssd", {"alpha": 10.0, "lam": 1.0}, None, {}),
+    ("ssd", {"alpha": 100.0, "lam": 1.0}, None, {}),
+)
+
+
+def corrective_sweep(chain: Chain, *, fractions=(0.1, 0.5, 1.0), methods=TWELVE_METHODS, seeds=(0, 1),
+                     size: int = 150, kind: str = "poison") -> Manifest:
+    """The corrective sweep as `unlearn sweep` makes it: one manipulation (every row known),
+    one model pretrained on it, and per known fraction F a forget set of kind `known` from that
+    model, unlearned by retrain and every method with each seed. The numbers follow F so a
+    plot shows where each point belongs: acc_corr = 40 + 50·F (+ i per method, + seed)."""
+    manipulation = chain.manipulation(kind=kind, size=size, known=1.0)
+    model = chain.model(manipulation=manipulation)
+    for fraction in fractions:
+        forget = chain.known_forget(model, fraction)
+        retrain = chain.unlearned(model, forget, method="retrain", wall_seconds=30.0, steps=500)
+        chain.evaluation(retrain, forget, {"FA": 10.0, "RA": 99.0, "TA": 95.0, "acc_corr": 90.0,
+                                           "attack_success": 2.0})
+        chain.evaluation(model, forget, {"FA": 100.0, "RA": 100.0, "TA": 95.0, "acc_corr": 20.0,
+                                         "attack_success": 95.0})
+        for i, (method, params, preset, training) in enumerate(methods):
+            for seed in seeds:
+                run = chain.unlearned(model, forget, method=method, params=params, preset=preset, seed=seed,
+                                      training=training, wall_seconds=2.0 + i, steps=10 * i)
+                chain.evaluation(run, forget, {"FA": 50.0 + i, "RA": 98.0 - i / 4, "TA": 94.0 - i / 4,
+                                               "acc_corr": 40.0 + 50.0 * fraction + i + seed,
+                                               "attack_success": 80.0 - 60.0 * fraction - i - seed},
+                                 reference=retrain)
+    return manipulation
 
 
 def files_under(root: Path) -> set[str]:

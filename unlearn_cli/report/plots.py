@@ -3,8 +3,8 @@
 - per setting, every metric per method beside retrain, with error bars;
 - per setting with wall times and gaps, wall seconds (log) against avg_gap: the cost/quality
   frontier;
-- per corrective family, acc_corr and attack_success against the known fraction, one line
-  per method (the corrective paper's central figure);
+- per manipulation, acc_corr and attack_success against the forget sets' known fraction, one
+  line per method (the corrective paper's central figure);
 - per model with a hardest-samples forget set, FA per method beside retrain's on the random
   and hardest sets (NatMU's over-forgetting picture).
 
@@ -169,9 +169,11 @@ def _frontier_plot(index: int, section: Section, colors: _Colors, name: str) -> 
 
 
 def _corrective_plots(sections: list[Section], colors: _Colors, taken: set[str]) -> list[Plot]:
+    """One figure per manipulation: x the forget sets' known fractions, one line per method
+    (the corrective repo's logs/visualize.py plots acc_corr against the deletion fraction)."""
     families: dict[tuple, list[Section]] = defaultdict(list)
     for section in sections:
-        if section.setting.manipulation and section.setting.known is not None:
+        if section.setting.is_corrective:
             families[section.setting.corrective_family].append(section)
     plots = []
     for family, members in families.items():
@@ -179,11 +181,12 @@ def _corrective_plots(sections: list[Section], colors: _Colors, taken: set[str])
         if not metrics:
             continue
         members = sorted(members, key=lambda s: s.setting.known)
-        dataset, model, forget, manipulation = family
+        dataset, model, manipulation = family
 
         def draw(fig: Figure, members: list[Section] = members, metrics: list[str] = metrics,
-                 title: str = f"{dataset} · {model} · {manipulation} · forget {forget}") -> None:
+                 title: str = f"{dataset} · {model} · {manipulation}") -> None:
             axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+            fractions = [section.setting.known for section in members]
             for ax, metric in zip(axes, metrics):
                 lines: dict[str, list[tuple[float, float, float, Row]]] = defaultdict(list)
                 for section in members:
@@ -196,7 +199,9 @@ def _corrective_plots(sections: list[Section], colors: _Colors, taken: set[str])
                     ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts],
                                 marker=colors.marker(row), capsize=3, color=colors(row), label=label, alpha=0.85,
                                 linestyle="--" if row.method in (RETRAIN, ORIGINAL) else "-")
-                ax.set_xlabel("known fraction of the manipulated samples (given to the unlearner)", fontsize=8)
+                ax.set_xticks(fractions, [f"{f:g}" for f in fractions])
+                ax.set_xlabel("known fraction of the manipulated rows (the forget set given to the unlearner)",
+                              fontsize=8)
                 ax.set_ylabel(_axis_label(metric, 60), fontsize=8)
                 ax.set_title(metric, fontsize=10)
                 ax.grid(True, alpha=0.3)
@@ -204,7 +209,7 @@ def _corrective_plots(sections: list[Section], colors: _Colors, taken: set[str])
             fig.suptitle(_wrap(f"Corrective unlearning: {title}\nmean ± std over seeds", fig.get_figwidth(), 10),
                          fontsize=10)
 
-        name = _unique(f"corrective-{slug(f'{dataset}-{model}-{manipulation}-{forget}')}.png", taken)
+        name = _unique(f"corrective-{slug(f'{dataset}-{model}-{manipulation}')}.png", taken)
         plots.append(Plot(name, (6.0 * len(metrics), 4.6), draw, None))
     return plots
 

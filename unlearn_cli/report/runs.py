@@ -10,44 +10,16 @@ was made from. Model weights are never read (a report over many runs stays fast)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from unlearn_cli.artifacts import FileRef, Manifest, Workspace, cached_sha256, load_table
 from unlearn_cli.errors import ArtifactError
+from unlearn_cli.report.settings import Setting, setting_of
 
 # Recorded in an unlearned run's "training" config but not hyper-parameters of the method:
 # they must not split a method into sweep rows.
 NOT_HYPERPARAMETERS = frozenset({"device", "world_size", "speed", "total_steps", "steps_per_epoch"})
-
-RANDOM_PERS = {1: "random 1 %", 10: "random 10 %"}
-HARDEST_PERS = {101: "hardest 1 %", 110: "hardest 10 %"}
-
-
-@dataclass(frozen=True, order=True)
-class Setting:
-    """What must be equal for two runs to be replicates of one another."""
-
-    dataset: str
-    model: str  # architecture, with its width when not 1: "cnn(width=0.5)"
-    forget: str  # "random 10 %", "hardest 10 %", "class 7", "known manipulated", …
-    manipulation: str  # "" for clean data, else e.g. "poison(size=150, patch_size=3, target=0)"
-    known: float | None  # the corrective setting's known fraction
-    # random | hardest | class | subclass | indices | manipulated; follows from `forget`.
-    forget_family: str = field(default="", compare=False)
-
-    @property
-    def label(self) -> str:
-        parts = [self.dataset, self.model, f"forget {self.forget}"]
-        if self.manipulation:
-            parts.append(self.manipulation if self.known is None else f"{self.manipulation} known={self.known:g}")
-        return " · ".join(parts)
-
-    @property
-    def corrective_family(self) -> tuple[str, str, str, str]:
-        """The settings a corrective plot puts on one known-fraction axis."""
-        return (self.dataset, self.model, self.forget, self.manipulation)
 
 
 @dataclass(frozen=True)
@@ -95,51 +67,6 @@ def _model_label(model: Manifest) -> str:
         raise ArtifactError(f"{model.source}: its architecture record is incomplete",
                             hint="re-create the model with this version of unlearn") from None
     return name if width == 1.0 else f"{name}(width={width:g})"
-
-
-def _forget_label(forget: Manifest) -> tuple[str, str]:
-    """(label, family) of a forget set's selection rule."""
-    kind = forget.config.get("kind")
-    params = forget.config.get("params") or {}
-    if kind is None:
-        return "known manipulated", "manipulated"
-    if kind == "per":
-        per = int(params.get("per", 0))
-        if per in RANDOM_PERS:
-            return RANDOM_PERS[per], "random"
-        if per in HARDEST_PERS:
-            by = "" if params.get("difficulty", "record") == "record" else f" by {params['difficulty']}"
-            return HARDEST_PERS[per] + by, "hardest"
-        return f"per {per}", "per"
-    if kind == "fraction":
-        balanced = "" if params.get("balance", True) else ", unbalanced"
-        return f"random fraction {float(params.get('fraction', math.nan)):g}{balanced}", "random"
-    if kind == "class":
-        # The resolved index, so "--class 7" and "--class seven" are one setting.
-        return f"class {forget.config.get('forget_class', params.get('target'))}", "class"
-    if kind == "subclass":
-        return f"subclass {params.get('name')}", "subclass"
-    if kind == "indices":
-        return f"indices {Path(str(params.get('path', ''))).stem}", "indices"
-    rest = ", ".join(f"{k}={v}" for k, v in params.items())
-    return f"{kind}({rest})" if rest else str(kind), str(kind)
-
-
-def _manipulation_label(forget: Manifest) -> tuple[str, float | None]:
-    m = forget.config.get("manipulation")
-    if not m:
-        return "", None
-    details = ", ".join(f"{k}={_short(v)}" for k, v in m.items() if k not in ("kind", "known"))
-    known = m.get("known")
-    return f"{m.get('kind')}({details})", None if known is None else float(known)
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, list | tuple):
-        return "/".join(_short(v) for v in value)
-    return str(value)
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
@@ -192,10 +119,7 @@ def read_record(ws: Workspace, evaluation: Manifest) -> RunRecord:
                  if "reference" in evaluation.parents else None)
 
     dataset = evaluation.config.get("dataset") or _config(model, "dataset")
-    forget_text, family = _forget_label(forget)
-    manipulation, known = _manipulation_label(forget)
-    setting = Setting(dataset=str(dataset), model=_model_label(model), forget=forget_text,
-                      manipulation=manipulation, known=known, forget_family=family)
+    setting = setting_of(str(dataset), _model_label(model), forget)
     values = _metric_values(ws, evaluation)
     if run.kind == "unlearned" and isinstance(run.summary.get("wall_seconds"), int | float):
         values["wall_seconds"] = float(run.summary["wall_seconds"])

@@ -173,6 +173,7 @@ def summarize(records: list[RunRecord]) -> list[Section]:
 
 
 def _setting_key(setting: Setting) -> tuple:
-    # None sorts before any known fraction; the rest by name.
-    return (setting.dataset, setting.model, setting.forget, setting.manipulation,
-            -1.0 if setting.known is None else setting.known)
+    # A manipulation's sections together, its known fractions in numeric order (None, a forget
+    # set that is not a known part, first); the rest by name.
+    return (setting.dataset, setting.model, setting.manipulation,
+            -1.0 if setting.known is None else setting.known, setting.forget)
