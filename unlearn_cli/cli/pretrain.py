@@ -20,6 +20,8 @@ def pretrain(
     lr: Annotated[Optional[float], typer.Option("--lr", help="Override the peak learning rate.")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Override the (global) batch size.")] = None,
     weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Override the weight decay.")] = None,
+    drop_last: Annotated[Optional[bool], typer.Option("--drop-last/--keep-last", help="Drop or keep the last partial batch of an epoch (default: the recipe's; natmu and corrective keep it, fast drops it).")] = None,
+    normalization: Annotated[Optional[str], typer.Option("--normalization", help="Input normalisation: dataset (its own mean/std), unit ([0, 1] only), natmu or corrective (their code's constants); default: the recipe's. Unlearning and evaluation always use the model's.")] = None,
     seed: SeedOption = 0,
     width: Annotated[float, typer.Option("--width", help="Channel-width multiplier (e.g. 0.25 for tiny models).")] = 1.0,
     device: DeviceOption = None,
@@ -48,7 +50,7 @@ def pretrain(
 
     options = PretrainOptions(
         dataset=dataset, model=model, recipe=recipe, epochs=epochs, steps=steps, lr=lr, batch_size=batch_size,
-        weight_decay=weight_decay, seed=seed, width=width, device=device, name=name, manipulation=manipulation,
+        weight_decay=weight_decay, drop_last=drop_last, normalization=normalization, seed=seed, width=width, device=device, name=name, manipulation=manipulation,
         resume=resume, force=force, amp=amp, channels_last=channels_last, compile=compile,
     )
     path = run(workspace(workspace_path), options)

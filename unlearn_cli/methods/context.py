@@ -118,16 +118,19 @@ class UnlearnContext:
 
     def loader(self, rows: np.ndarray, *, purpose: str, labels: np.ndarray | None = None,
                augment: bool | None = None, batch_size: int | None = None, shuffle: bool = True,
-               drop_last: bool = False) -> BatchLoader:
+               drop_last: bool | None = None) -> BatchLoader:
         """Batches over `rows` of the training view (its labels and triggers unless `labels`
         overrides the label of every train row). `purpose` names the draw ("retain",
         "forget", …): loaders of one run draw independent, seeded streams. `augment` None
-        means the run's --augment setting."""
+        means the run's --augment setting; `drop_last` None the run's recipe, which drops a
+        partial last batch only when the rows fill at least one whole batch."""
         if batch_size is None:
             if self.training is None:
                 raise TrainingError("this method does not train, so it has no batch size",
                                     hint="pass batch_size explicitly")
             batch_size = self.training.recipe.batch_size
+        if drop_last is None:
+            drop_last = self.training is not None and self.training.recipe.drop_last and len(rows) >= batch_size
         view = self.view
         return BatchLoader(
             self.train_split, batch_size=batch_size, mean=self.info.mean, std=self.info.std,

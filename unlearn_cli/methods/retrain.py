@@ -48,10 +48,7 @@ def retrain(ctx: UnlearnContext, params: RetrainParams) -> Unlearned:
     else:
         reinit_last_k(model, params.k, init_state=init)
     frozen = freeze_all_but_last_k(model, params.k)
-    rows = ctx.retain_rows
-    batch_size = ctx.training.recipe.batch_size
-    # As pretrain does: full batches only (when there is at least one), so DDP ranks split
-    # every batch evenly.
-    loader = ctx.loader(rows, purpose="retain", drop_last=len(rows) >= batch_size)
-    ctx.fit(model, loader, cross_entropy, keep_eval=frozen)
+    # The model's own recipe decides, as in its pretraining, whether a partial last batch
+    # is kept (NatMU's retrain.py:60 keeps it) or dropped.
+    ctx.fit(model, ctx.loader(ctx.retain_rows, purpose="retain"), cross_entropy, keep_eval=frozen)
     return Unlearned(model)

@@ -43,9 +43,13 @@ def recipe_from_config(config: dict[str, Any], source: str) -> Recipe:
         schedule = dict(raw["schedule"])
         for key in ("milestones", "factors"):
             schedule[key] = tuple(schedule.get(key, ()))
+        # Models from before these fields were recorded dropped the partial batch and used
+        # their dataset's statistics.
         return Recipe(name=raw["name"], optimizer=OptimizerSpec(**raw["optimizer"]),
                       batch_size=int(raw["batch_size"]), schedule=ScheduleSpec(**schedule),
-                      epochs=raw.get("epochs"), steps=raw.get("steps"))
+                      epochs=raw.get("epochs"), steps=raw.get("steps"),
+                      drop_last=bool(raw.get("drop_last", True)),
+                      normalization=str(raw.get("normalization", "dataset")))
     except (KeyError, TypeError, ValueError) as error:
         raise ArtifactError(f"{source}: no usable pretraining recipe recorded ({error})",
                             hint="re-create the model with this version of unlearn") from None
@@ -53,7 +57,7 @@ def recipe_from_config(config: dict[str, Any], source: str) -> Recipe:
 
 def apply_fields(recipe: Recipe, fields: dict[str, Any]) -> Recipe:
     """`recipe` with a preset's fields set: optimizer (name), lr, weight_decay, momentum,
-    batch_size, epochs or steps (each replaces the other), schedule."""
+    batch_size, epochs or steps (each replaces the other), schedule, drop_last."""
     optimizer = recipe.optimizer
     for key in ("lr", "weight_decay", "momentum"):
         if key in fields:
@@ -65,6 +69,8 @@ def apply_fields(recipe: Recipe, fields: dict[str, Any]) -> Recipe:
         recipe = replace(recipe, batch_size=fields["batch_size"])
     if "schedule" in fields:
         recipe = replace(recipe, schedule=fields["schedule"])
+    if "drop_last" in fields:
+        recipe = replace(recipe, drop_last=fields["drop_last"])
     if "steps" in fields:
         recipe = replace(recipe, steps=fields["steps"], epochs=None)
     if "epochs" in fields:
@@ -75,8 +81,9 @@ def apply_fields(recipe: Recipe, fields: dict[str, Any]) -> Recipe:
 def resolve_training(spec: MethodSpec, params: Any, own_recipe: Recipe | None,
                      options: GenericOptions, preset_fields: dict[str, Any] | None = None) -> Training | None:
     """The run's recipe: the method's default (or the model's own, for retrain), then the
-    preset's fields, then the generic options. None for a method that does not train;
-    giving it training options is an error (they would be silently ignored otherwise)."""
+    preset's fields, then the generic options; augmentation likewise (on unless a preset or
+    --no-augment turns it off). None for a method that does not train; giving it training
+    options is an error (they would be silently ignored otherwise)."""
     if not spec.trains:
         given = options.given()
         if given:
@@ -93,10 +100,12 @@ def resolve_training(spec: MethodSpec, params: Any, own_recipe: Recipe | None,
         recipe = spec.recipe(params, own_recipe)
     else:
         recipe = spec.recipe
-    recipe = apply_fields(recipe, preset_fields or {})
+    fields = dict(preset_fields or {})
+    augment = fields.pop("augment", True)
+    recipe = apply_fields(recipe, fields)
     recipe = recipe.with_overrides(epochs=options.epochs, steps=options.steps, lr=options.lr,
                                    batch_size=options.batch_size, weight_decay=options.weight_decay)
     if options.optimizer is not None:
         recipe = replace(recipe, optimizer=replace(recipe.optimizer, name=options.optimizer.lower()))
         recipe.optimizer.validate()
-    return Training(recipe=recipe, augment=True if options.augment is None else options.augment)
+    return Training(recipe=recipe, augment=augment if options.augment is None else options.augment)

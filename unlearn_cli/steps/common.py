@@ -9,6 +9,7 @@ from torch import nn
 
 from unlearn_cli.artifacts import Manifest, Workspace, load_tensors
 from unlearn_cli.data.loader import BatchLoader, DeviceSplit
+from unlearn_cli.data.normalization import normalization_from_config
 from unlearn_cli.data.prepared import DatasetInfo
 from unlearn_cli.errors import ArtifactError
 from unlearn_cli.models import build_model
@@ -57,6 +58,19 @@ def dataset_of(ws: Workspace, manifest: Manifest) -> Manifest:
             return dataset_of(ws, ws.read(parent_kind, ws.abs(manifest.parents[role].path), verify=False))
     raise ArtifactError(f"{manifest.source}: cannot tell which dataset it belongs to",
                         hint="the manifest lacks a dataset parent")
+
+
+def model_info(ws: Workspace, run: Manifest, info: DatasetInfo) -> DatasetInfo:
+    """The dataset as the model of `run` (a model, or an unlearned run of one) sees it: with
+    the input normalisation the model was pretrained with."""
+    model = run
+    if run.kind == "unlearned":
+        if "model" not in run.parents:
+            raise ArtifactError(f"{run.source}: an unlearned run without its model as a parent",
+                                hint="re-create the run with unlearn unlearn")
+        # The run's read already checked its parent's sha256.
+        model = ws.read("model", ws.abs(run.parents["model"].path), verify=False)
+    return normalization_from_config(model.config, info, str(model.source)).applied_to(info)
 
 
 def load_weights(ws: Workspace, manifest: Manifest, device: torch.device, role: str = "weights") -> nn.Module:

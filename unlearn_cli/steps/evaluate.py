@@ -22,7 +22,7 @@ from unlearn_cli.data.prepared import DatasetInfo, PreparedSplit, load_split
 from unlearn_cli.errors import ArtifactError, InputError
 from unlearn_cli.forget.kinds import FINE_KEY
 from unlearn_cli.metrics import EvalContext, Manipulation, Outputs, compute_metrics, per_sample_table
-from unlearn_cli.steps.common import dataset_of, load_weights, view_loader
+from unlearn_cli.steps.common import dataset_of, load_weights, model_info, view_loader
 from unlearn_cli.steps.views import TrainingView, training_view
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
 from unlearn_cli.train.inference import eval_loader, predict_logits
@@ -42,8 +42,10 @@ class EvaluateOptions:
     seed: int = 0
     device: str | None = None
     force: bool = False
-    amp: bool | None = None  # speed switches of the forward passes; None: the device's default
-    channels_last: bool | None = None
+    # Speed switches of the forward passes. Measurement is exact before it is fast: both are
+    # off unless asked for, so the logits are float32 whatever precision the model trained in.
+    amp: bool = False
+    channels_last: bool = False
 
 
 @dataclass
@@ -116,9 +118,9 @@ class _Evaluator:
                 classes=tuple(classes) if manipulation["kind"] == "interclass" and classes else None,
             )
 
-    def _triggered_test(self) -> BatchLoader:
+    def _triggered_test(self, seen: DatasetInfo) -> BatchLoader:
         everywhere = np.ones(len(self.test_labels), dtype=bool)
-        return eval_loader(self.test, self.info.mean, self.info.std, poisoned=everywhere, trigger=self.view.trigger)
+        return eval_loader(self.test, seen.mean, seen.std, poisoned=everywhere, trigger=self.view.trigger)
 
     def _logits(self, model: torch.nn.Module, loader: BatchLoader) -> np.ndarray:
         return predict_logits(model, loader, amp=self.switches.amp,
@@ -128,11 +130,12 @@ class _Evaluator:
         """One forward pass per split (the whole train split, D_f and D_r together; the test
         split; the triggered test split for a poison), shared by every metric."""
         model = load_weights(self.ws, run, self.device)
-        train_logits = self._logits(model, view_loader(self.train, self.info, self.view))
-        test_logits = self._logits(model, view_loader(self.test, self.info))
+        seen = model_info(self.ws, run, self.info)  # with the model's own normalisation
+        train_logits = self._logits(model, view_loader(self.train, seen, self.view))
+        test_logits = self._logits(model, view_loader(self.test, seen))
         triggered = None
         if self.manipulation is not None and self.manipulation.kind == "poison":
-            triggered = Outputs(self._logits(model, self._triggered_test()), self.test_labels)
+            triggered = Outputs(self._logits(model, self._triggered_test(seen)), self.test_labels)
         return EvalContext(
             train=Outputs(train_logits, self.view.train_label),
             true_train_labels=self.view.labels,

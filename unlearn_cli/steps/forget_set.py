@@ -36,7 +36,7 @@ from unlearn_cli.forget import (
 from unlearn_cli.forget.base import selection_tag
 from unlearn_cli.forget.kinds import FINE_KEY
 from unlearn_cli.forget.table import indices_to_mask
-from unlearn_cli.steps.common import dataset_of, load_weights, view_loader
+from unlearn_cli.steps.common import dataset_of, load_weights, model_info, view_loader
 from unlearn_cli.steps.views import TrainingView, training_view
 from unlearn_cli.train.device import resolve_device
 from unlearn_cli.train.inference import predict_logits
@@ -168,7 +168,8 @@ def _selected(ws: Workspace, info: DatasetInfo, train, model: Manifest | None,
     def confidence() -> np.ndarray:
         device = resolve_device(options.device)
         net = load_weights(ws, model, device)
-        logits = predict_logits(net, view_loader(DeviceSplit.from_numpy(train.images, train.labels, device), info, base_view))
+        seen = model_info(ws, model, info)
+        logits = predict_logits(net, view_loader(DeviceSplit.from_numpy(train.images, train.labels, device), seen, base_view))
         probs = torch.softmax(logits, dim=1)
         return probs[torch.arange(len(probs)), torch.from_numpy(train.labels)].numpy()
 

@@ -16,6 +16,7 @@ import torch
 from unlearn_cli.artifacts import Manifest, Workspace, name_or_default, save_table, save_tensors
 from unlearn_cli.data.augment import AugmentSpec
 from unlearn_cli.data.loader import BatchLoader, DeviceSplit
+from unlearn_cli.data.normalization import resolve_normalization
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
 from unlearn_cli.models import check_model_fits
@@ -48,6 +49,8 @@ class PretrainOptions:
     lr: float | None = None
     batch_size: int | None = None
     weight_decay: float | None = None
+    drop_last: bool | None = None  # None: the recipe's
+    normalization: str | None = None  # None: the recipe's
     seed: int = 0
     width: float = 1.0
     device: str | None = None
@@ -75,7 +78,7 @@ def _resolve(ws: Workspace, options: PretrainOptions) -> tuple[Manifest, Dataset
     check_model_fits(options.model, image_size=info.image_size, dataset=info.name)
     recipe = resolve_recipe(options.recipe, info.name, options.model).with_overrides(
         epochs=options.epochs, steps=options.steps, lr=options.lr, batch_size=options.batch_size,
-        weight_decay=options.weight_decay)
+        weight_decay=options.weight_decay, drop_last=options.drop_last, normalization=options.normalization)
     name = name_or_default(options.name, f"{info.name}-{options.model}-s{options.seed}")
     if manipulation is not None:
         if not manipulation.config.get("manipulation"):
@@ -106,6 +109,9 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
     view = (training_view(ws, manipulation, len(train_split)) if manipulation
             else TrainingView.clean(train_split.labels))
 
+    # From here on the dataset is seen as the model sees it: normalised by the recipe's rule.
+    normalization = resolve_normalization(recipe.normalization, info)
+    info = normalization.applied_to(info)
     arch = ModelRecipe(options.model, options.width, info.channels, info.image_size, info.num_classes)
     torch.manual_seed(options.seed)
     model = arch.build().to(device)
@@ -119,8 +125,8 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         train_device, batch_size=recipe.batch_size, mean=info.mean, std=info.std,
         labels=view.train_label, poisoned=view.poisoned if view.trigger else None, trigger=view.trigger,
         augment=AugmentSpec.default_for(info.image_size, info.name), shuffle=True,
-        # Full batches only (when there is at least one), so DDP ranks split every batch evenly.
-        drop_last=len(train_split) >= recipe.batch_size,
+        # The recipe keeps or drops a partial last batch; dropping needs one whole batch.
+        drop_last=recipe.drop_last and len(train_split) >= recipe.batch_size,
         seed=options.seed, rank=dist.rank, world_size=dist.world_size, channels_last=switches.channels_last,
     )
     total_steps = recipe.total_steps(len(loader))
@@ -130,6 +136,7 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         "dataset": info.name,
         "architecture": arch.to_config(),
         "recipe": asdict(recipe),
+        "normalization": normalization.to_config(),
         "seed": options.seed,
         "total_steps": total_steps,
         "steps_per_epoch": len(loader),

@@ -30,7 +30,7 @@ from unlearn_cli.methods.presets import ResolvedPreset, preset_for
 from unlearn_cli.methods.training import GenericOptions, recipe_from_config, resolve_training
 from unlearn_cli.models import valid_ks
 from unlearn_cli.params import resolve_params
-from unlearn_cli.steps.common import ModelRecipe, dataset_of, load_weights
+from unlearn_cli.steps.common import ModelRecipe, dataset_of, load_weights, model_info
 from unlearn_cli.steps.views import TrainingView, training_view
 from unlearn_cli.train import distributed
 from unlearn_cli.train.checkpoint import Checkpointer
@@ -190,7 +190,7 @@ def prepare(ws: Workspace, options: UnlearnOptions) -> PreparedRun:
     if dist.is_main:
         ws.check_new("unlearned", plan.name, options.force)
 
-    info = DatasetInfo.from_manifest(plan.dataset)
+    info = model_info(ws, model_manifest, DatasetInfo.from_manifest(plan.dataset))
     train_split = load_split(ws, plan.dataset, "train")
     view: TrainingView = training_view(ws, plan.forget, len(train_split))
     model = load_weights(ws, model_manifest, device)
