@@ -82,7 +82,8 @@ def _presets() -> list[tuple[str, str]]:
             if entry.with_k:
                 text += " (with k: " + ", ".join(f"{k}={v}" for k, v in entry.with_k.items()) + ")"
             per_method.append(f"{method}: {text or 'defaults'}")
-        rows.append((name, f"{preset.setting}. " + "; ".join(per_method)))
+        differs = f" Differs from the reference: {preset.differences}." if preset.differences else ""
+        rows.append((name, f"{preset.setting}. " + "; ".join(per_method) + "." + differs))
     return rows
 
 

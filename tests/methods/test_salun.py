@@ -97,7 +97,7 @@ def test_salun_runs_from_the_cli_and_evaluates_completely(request, workspace, fo
     run_ok(cli, "unlearn", "--method", "salun", "--forget", forget, "--epochs", "1", "--name", "sal",
            "--device", "cpu")
     manifest = cli.workspace.read("unlearned", "sal")
-    assert manifest.config["params"] == {"threshold": 0.5}
+    assert manifest.config["params"] == {"threshold": 0.5, "saliency_batch_size": None, "saliency_clean": False}
     assert manifest.config["training"]["recipe"]["optimizer"]["lr"] == 0.013
     assert manifest.summary["salient_fraction"] == pytest.approx(0.5, abs=1e-3)
     metrics = json.loads(run_ok(cli, "evaluate", "--run", "sal", "--reference", retrain, "--json").stdout)["metrics"]

@@ -1,11 +1,16 @@
 """`badteacher` (Chundawat et al.): distil from two teachers — the original model (competent)
 on retain samples and a random-init model of the same architecture (incompetent) on forget
 samples — by minimising KL(teacher ‖ student) at temperature T, batchmean, over D_f and a
-`retain_fraction` of D_r drawn once per run."""
+`retain_fraction` of D_r drawn once per run; `init_linear=true` re-draws the student's head
+first, as NatMU's class-wise blindspot.py does with `-i` (line 201). `kl_reduction=mean`
+divides by the number of
+classes too, as the reference's and the corrective repository's F.kl_div default does
+(corrective-unlearning-bench src/methods.py:299)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -14,6 +19,7 @@ from torch import nn
 from unlearn_cli.data.loader import Batch
 from unlearn_cli.errors import InputError
 from unlearn_cli.methods.base import Unlearned, adam, register_method
+from unlearn_cli.methods.common import reinit_head
 from unlearn_cli.methods.context import UnlearnContext, derive_seed
 from unlearn_cli.methods.losses import distill_kl, soft_targets
 from unlearn_cli.train.loop import StepOutput
@@ -23,6 +29,8 @@ from unlearn_cli.train.loop import StepOutput
 class BadTeacherParams:
     temperature: float = 1.0
     retain_fraction: float = 0.3  # of D_r, drawn once; NatMU's scripts use all of it (1.0)
+    kl_reduction: Literal["batchmean", "mean"] = "batchmean"  # mean: also ÷ classes
+    init_linear: bool = False  # re-initialise the student's head first (NatMU's class-wise scripts)
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
@@ -48,11 +56,12 @@ def teacher_mixture(forget_flags: torch.Tensor, competent_logits: torch.Tensor, 
     return flags * soft_targets(incompetent_logits, temperature) + (1 - flags) * soft_targets(competent_logits, temperature)
 
 
-def badteacher_objective(competent: nn.Module, incompetent: nn.Module, is_forget: torch.Tensor, temperature: float):
+def badteacher_objective(competent: nn.Module, incompetent: nn.Module, is_forget: torch.Tensor, temperature: float,
+                         reduction: str = "batchmean"):
     def objective(model: nn.Module, batch: Batch, step: int) -> StepOutput:
         with torch.no_grad():
             target = teacher_mixture(is_forget[batch.index], competent(batch.x), incompetent(batch.x), temperature)
-        return StepOutput(distill_kl(model(batch.x), target, temperature))
+        return StepOutput(distill_kl(model(batch.x), target, temperature, reduction))
 
     return objective
 
@@ -62,15 +71,18 @@ def badteacher_objective(competent: nn.Module, incompetent: nn.Module, is_forget
     description="distil from the original model on retain samples and a random-init model on forget "
     "samples: KL(teacher || student) at temperature T, batchmean",
     params=BadTeacherParams, recipe=adam(1e-4, epochs=1),
-    reference="vikram2000b/bad-teaching-unlearning unlearn.py (KL there uses reduction 'mean'; "
-    "SPEC fixes batchmean)",
+    reference="vikram2000b/bad-teaching-unlearning unlearn.py (its KL reduces by 'mean'; ours by "
+    "'batchmean' unless kl_reduction=mean)",
 )
 def badteacher(ctx: UnlearnContext, params: BadTeacherParams) -> Unlearned:
     competent = ctx.frozen_original()
     incompetent = ctx.fresh_model("incompetent-teacher").eval().requires_grad_(False)
+    if params.init_linear:
+        reinit_head(ctx.model, derive_seed(ctx.seed, "init-linear"))
     retain = retain_subset(ctx.retain_rows, params.retain_fraction, derive_seed(ctx.seed, "retain-subset"))
     rows = np.sort(np.concatenate([ctx.forget_rows, retain]))
     is_forget = torch.from_numpy(ctx.view.forget).to(ctx.device)
     loader = ctx.loader(rows, purpose="badteacher")
-    ctx.fit(ctx.model, loader, badteacher_objective(competent, incompetent, is_forget, params.temperature))
+    ctx.fit(ctx.model, loader, badteacher_objective(competent, incompetent, is_forget, params.temperature,
+                                                    params.kl_reduction))
     return Unlearned(ctx.model)

@@ -35,6 +35,7 @@ class Preset:
     setting: str  # what the paper ran it on, e.g. "VGG16, CIFAR-10"
     datasets: tuple[str, ...]  # the datasets it was tuned on
     methods: dict[str, PresetEntry]
+    differences: str = ""  # where we deliberately differ from the reference, in one line
 
 
 @dataclass(frozen=True)
@@ -65,22 +66,55 @@ class ResolvedPreset:
 PRESETS: Registry[Preset] = Registry("preset")
 
 
-def _adamw(lr: float, wd: float, batch_size: int = 128) -> dict[str, Any]:
-    return {"optimizer": "adamw", "lr": lr, "weight_decay": wd, "epochs": 5, "batch_size": batch_size}
+# NatMU's unlearning scripts all run its `lr_lambda_cosine` per step with no warm-up
+# (utils/lr_scheduler.py:39-50; every script leaves --lr_scheduler at "cosine").
+NATMU_COSINE = ScheduleSpec("natmu_cosine")
+# NatMU's SalUn computes its saliency on un-augmented D_f in index order, 500 rows a batch
+# (sample-wise/salun.py:61, 83, 88-110).
+NATMU_SALIENCY_BATCH = 500
 
 
-def _natmu_preset(name: str, setting: str, datasets: tuple[str, ...], *, batch: int = 128,
-                  natmu: tuple, random_label: tuple, badteacher: tuple, salun: tuple) -> Preset:
-    """NatMU's scripts: AdamW, 5 epochs; its badteacher uses the full D_r."""
-    natmu_params = {"delta": natmu[2]}
+NATMU_DIFFERENCES = (
+    "salun keeps masked-out weights exactly fixed (NatMU only masks gradients, so AdamW's decay "
+    "still shrinks them, by under 1e-5 at these settings); bf16 on capable hardware where NatMU "
+    "trains in fp32; shuffles, random labels and initialisations come from our seeded generators "
+    "(natmu's pairing and --per 1/10 rows draw NatMU's own numpy stream)")
+CORRECTIVE_DIFFERENCES = (
+    "exactly the given steps (its loop takes one more); the trigger is pixel value 255 before "
+    "normalisation (it writes the normalised maximum); bf16 where it uses fp16 autocast; the "
+    "final weights (it keeps the best on the test set)")
+
+
+def _adamw(lr: float, wd: float, batch_size: int = 128, *, augment: bool) -> dict[str, Any]:
+    """NatMU's scripts: AdamW, 5 epochs, the cosine schedule, the last partial batch kept
+    (their DataLoaders keep it); `augment` False where the script trains on `transform_valid`."""
+    return {"optimizer": "adamw", "lr": lr, "weight_decay": wd, "epochs": 5, "batch_size": batch_size,
+            "schedule": NATMU_COSINE, "drop_last": False, "augment": augment}
+
+
+def _natmu_preset(name: str, setting: str, datasets: tuple[str, ...], *, batch: int = 128, class_wise: bool = False,
+                  natmu: tuple, random_label: tuple, badteacher: tuple, salun: tuple,
+                  init_linear: tuple[str, ...] = ()) -> Preset:
+    """NatMU's scripts. natmu trains on augmented D_r and plain hybrids (natmu.py:127-128);
+    the class-wise natmu.py pairs without the sample-wise overflow rule; amnesiac, blindspot
+    and salun train on un-augmented data (amnesiac.py:71-77, blindspot.py:61-67,
+    salun.py:72-78); blindspot uses the full D_r (blindspot.py:61). `init_linear` lists the
+    methods whose class-wise script passes `-i` (scripts/full-class, scripts/sub-class)."""
+    natmu_params: dict[str, Any] = {"delta": natmu[2]}
     if len(natmu) > 3:
         natmu_params["init_linear"] = natmu[3]
-    return Preset(name, setting, datasets, {
-        "natmu": PresetEntry(natmu_params, _adamw(natmu[0], natmu[1], batch)),
-        "random_label": PresetEntry({}, _adamw(random_label[0], random_label[1], batch)),
-        "badteacher": PresetEntry({"temperature": badteacher[2], "retain_fraction": 1.0},
-                                  _adamw(badteacher[0], badteacher[1], batch)),
-        "salun": PresetEntry({"threshold": salun[2]}, _adamw(salun[0], salun[1], batch)),
+    if class_wise:
+        natmu_params["reassign_overflow"] = False
+    head = {method: {"init_linear": True} for method in init_linear}
+    return Preset(name, setting, datasets, differences=NATMU_DIFFERENCES, methods={
+        "natmu": PresetEntry(natmu_params, _adamw(natmu[0], natmu[1], batch, augment=True)),
+        "random_label": PresetEntry(head.get("random_label", {}),
+                                    _adamw(random_label[0], random_label[1], batch, augment=False)),
+        "badteacher": PresetEntry({"temperature": badteacher[2], "retain_fraction": 1.0, **head.get("badteacher", {})},
+                                  _adamw(badteacher[0], badteacher[1], batch, augment=False)),
+        "salun": PresetEntry({"threshold": salun[2], "saliency_clean": True,
+                              "saliency_batch_size": NATMU_SALIENCY_BATCH},
+                             _adamw(salun[0], salun[1], batch, augment=False)),
     })
 
 
@@ -94,28 +128,35 @@ for _preset in (
     _natmu_preset("natmu-tiny", "ResNet34, Tiny-ImageNet, batch 256", ("tinyimagenet",), batch=256,
                   natmu=(8.3e-4, 7e-5, 0.045), random_label=(1.5e-5, 5.6e-4),
                   badteacher=(2.7e-4, 7.5e-4, 1.8), salun=(5.5e-5, 5.3e-4, 0.20)),
-    _natmu_preset("natmu-fullclass", "ResNet18, CIFAR-100, forget class rocket", ("cifar100",),
+    _natmu_preset("natmu-fullclass", "ResNet18, CIFAR-100, forget class rocket", ("cifar100",), class_wise=True,
                   natmu=(2.8e-4, 0.0, -0.053, True), random_label=(1.45e-4, 8e-5),
-                  badteacher=(3.4e-5, 0.0, 0.77), salun=(1.3e-4, 0.0, 0.7)),
-    _natmu_preset("natmu-subclass", "ResNet18, CIFAR-20, forget sub-class rocket", ("cifar20",),
+                  badteacher=(3.4e-5, 0.0, 0.77), salun=(1.3e-4, 0.0, 0.7), init_linear=("badteacher",)),
+    _natmu_preset("natmu-subclass", "ResNet18, CIFAR-20, forget sub-class rocket", ("cifar20",), class_wise=True,
                   natmu=(9e-4, 3.7e-4, -0.053), random_label=(1.8e-5, 3.7e-4),
-                  badteacher=(7.4e-5, 0.0, 0.72), salun=(1.7e-4, 0.0, 0.01)),
+                  badteacher=(7.4e-5, 0.0, 0.72), salun=(1.7e-4, 0.0, 0.01), init_linear=("random_label",)),
 ):
     PRESETS.add(_preset.name, _preset)
 
 
 def _corrective_preset(name: str, setting: str, datasets: tuple[str, ...], *, retrain_steps: int,
                        short_steps: int) -> Preset:
-    """The corrective paper's settings: SGD momentum 0.9, wd 5e-4, lr 0.025, batch 512 and its
-    linear schedule; EU-k / CF-k and badteacher for the short budget."""
+    """The corrective repository's main.py and methods.py: SGD momentum 0.9, wd 5e-4, lr
+    0.025, batch 512, its linear schedule over each run's own steps (methods.py:20), augmented
+    batches with the last partial one kept (every unlearning loader of main.py:99-103 reads
+    the augmented train set); EU-k / CF-k and BadT for the short budget. Its Scrub counts
+    msteps in optimiser steps and maximises −(CE + α·KL) (methods.py:227-263, opts.py
+    defaults α 0.001, msteps 400 — its scripts pass 100); its BadT's KL is F.kl_div's default
+    elementwise mean (methods.py:299); its SSD takes importances on augmented batches of 512
+    over D_f and over the retain loader, not the whole train set (main.py:108, methods.py:320)."""
     sgd = {"optimizer": "sgd", "lr": 0.025, "weight_decay": 5e-4, "momentum": 0.9, "batch_size": 512,
-           "schedule": CORRECTIVE_SCHEDULE}
-    return Preset(name, setting, datasets, {
+           "schedule": CORRECTIVE_SCHEDULE, "drop_last": False, "augment": True}
+    return Preset(name, setting, datasets, differences=CORRECTIVE_DIFFERENCES, methods={
         "retrain": PresetEntry({}, {**sgd, "steps": retrain_steps}, {"steps": short_steps}),
         "finetune": PresetEntry({}, {**sgd, "steps": short_steps}),
-        "badteacher": PresetEntry({"retain_fraction": 1.0}, {**sgd, "steps": short_steps}),
-        "scrub": PresetEntry({}, {**sgd, "lr": 0.0025}),
-        "ssd": PresetEntry({}, {}),
+        "badteacher": PresetEntry({"retain_fraction": 1.0, "kl_reduction": "mean"}, {**sgd, "steps": short_steps}),
+        "scrub": PresetEntry({"form": "steps", "msteps": 100, "alpha": 0.001},
+                             {**sgd, "lr": 0.0025, "steps": short_steps}),
+        "ssd": PresetEntry({"batch_size": 512, "reference_rows": "retain", "augment_batches": True}, {}),
     })
 
 

@@ -1,11 +1,15 @@
 """`random_label` (Amnesiac / RL): fine-tune on D_r ∪ D_f where every forget sample carries one
-fixed random label other than its own for the whole run."""
+fixed random label other than its own for the whole run. `init_linear=true` re-draws the head
+first, as NatMU's class-wise amnesiac.py does with `-i` (line 159)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from unlearn_cli.methods.base import NoParams, Unlearned, adam, register_method
+from unlearn_cli.methods.base import Unlearned, adam, register_method
+from unlearn_cli.methods.common import reinit_head
 from unlearn_cli.methods.context import UnlearnContext, derive_seed
 from unlearn_cli.train.objectives import cross_entropy
 
@@ -27,13 +31,20 @@ def relabelled(ctx: UnlearnContext) -> np.ndarray:
                                derive_seed(ctx.seed, "random-labels"))
 
 
+@dataclass(frozen=True)
+class RandomLabelParams:
+    init_linear: bool = False  # re-initialise the head first (NatMU's class-wise scripts)
+
+
 @register_method(
     "random_label",
     description="fine-tune on D_r ∪ D_f, each forget sample with one fixed random label ≠ its own",
-    params=NoParams, recipe=adam(2e-5, weight_decay=4e-4, decoupled=True, epochs=5),
-    reference="Graves et al. Amnesiac ML; Unlearn-Saliency unlearn/RL.py; NatMU",
+    params=RandomLabelParams, recipe=adam(2e-5, weight_decay=4e-4, decoupled=True, epochs=5),
+    reference="Graves et al. Amnesiac ML; Unlearn-Saliency unlearn/RL.py; NatMU amnesiac.py",
 )
-def random_label(ctx: UnlearnContext, params: NoParams) -> Unlearned:
+def random_label(ctx: UnlearnContext, params: RandomLabelParams) -> Unlearned:
+    if params.init_linear:
+        reinit_head(ctx.model, derive_seed(ctx.seed, "init-linear"))
     loader = ctx.loader(ctx.all_rows, purpose="all", labels=relabelled(ctx))
     ctx.fit(ctx.model, loader, cross_entropy)
     return Unlearned(ctx.model)

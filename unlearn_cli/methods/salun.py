@@ -5,7 +5,9 @@
    over the batches of the forget loader, then its absolute value. The reference negates the
    loss first; the absolute value makes that irrelevant. Like the reference's forget loader,
    the batches are shuffled and augmented as the run's training batches are (`--no-augment`
-   turns that off).
+   turns that off); `saliency_clean=true` takes them un-augmented in index order instead, and
+   `saliency_batch_size` sets their size, as NatMU's salun.py does (batches of 500, lines
+   83 and 88-110).
 2. The mask: the top `threshold` fraction of all parameter entries of the model, ranked
    together (one global ranking, not per layer): exactly int(N·threshold) entries, as the
    reference's `rank < int(len(all_elements) * i)`.
@@ -34,11 +36,16 @@ from unlearn_cli.train.objectives import cross_entropy
 @dataclass(frozen=True)
 class SalunParams:
     threshold: float = 0.5  # fraction of all parameter entries that may change
+    saliency_batch_size: int | None = None  # D_f batches of the saliency pass (None: --batch-size)
+    saliency_clean: bool = False  # saliency on un-augmented D_f in index order (NatMU), not training batches
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold <= 1:
             raise InputError(f"salun threshold={self.threshold} is outside (0, 1]",
                              hint="the fraction of weights that may change, e.g. --param threshold=0.5")
+        if self.saliency_batch_size is not None and self.saliency_batch_size < 1:
+            raise InputError(f"salun saliency_batch_size={self.saliency_batch_size} is not positive",
+                             hint="e.g. --param saliency_batch_size=500")
 
 
 def global_top_fraction(scores: dict[str, Tensor], fraction: float) -> dict[str, Tensor]:
@@ -77,8 +84,12 @@ def frozen_outside(model: nn.Module, masks: dict[str, Tensor]) -> FrozenMask:
 )
 def salun(ctx: UnlearnContext, params: SalunParams) -> Unlearned:
     model = ctx.model
-    masks = saliency_mask(model, ctx.loader(ctx.forget_rows, purpose="saliency").epoch(0), params.threshold,
-                          amp=ctx.switches.amp)
+    if params.saliency_clean:
+        forget = ctx.eval_loader(ctx.forget_rows,
+                                 batch_size=params.saliency_batch_size or ctx.training.recipe.batch_size)
+    else:
+        forget = ctx.loader(ctx.forget_rows, purpose="saliency", batch_size=params.saliency_batch_size)
+    masks = saliency_mask(model, forget.epoch(0), params.threshold, amp=ctx.switches.amp)
     loader = ctx.loader(ctx.all_rows, purpose="all", labels=relabelled(ctx))
     ctx.fit(model, loader, cross_entropy, frozen=frozen_outside(model, masks))
     salient = sum(int(m.sum()) for m in masks.values())

@@ -10,6 +10,11 @@ I_f > α·I_D is multiplied by min(λ·I_D / I_f, 1), so no weight grows in magn
 SSD: the batch-mean cross-entropy, squared gradients. LF-SSD (`label_free=true`, the
 repository's README "Implementing LFSSD"): the loss ‖logits‖² (per row, averaged over the
 batch), absolute gradients.
+
+The corrective repository runs the same rule on other batches (src/utils.py `ssd_tuning`,
+called from src/methods.py:320 with main.py:108's loaders): `reference_rows=retain` takes I_D
+over D_r instead of the whole training set, and `augment_batches=true` takes both passes on
+shuffled, augmented batches, as its training loaders are.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -39,6 +45,8 @@ class SsdParams:
     lam: float = 1.0  # dampening λ: multiply by min(lam * I_D / I_f, 1)
     label_free: bool = False  # LF-SSD: loss ||logits||^2 and |grad| instead of CE and grad^2
     batch_size: int = 128  # batches of the importance passes (the reference's loaders: 128)
+    reference_rows: Literal["all", "retain"] = "all"  # I_D over D_r ∪ D_f (if-loops) or D_r (corrective)
+    augment_batches: bool = False  # shuffled, augmented importance batches (corrective)
 
     def __post_init__(self) -> None:
         if not self.alpha > 0:
@@ -95,9 +103,15 @@ def selective_synaptic_dampening(model: nn.Module, forget_batches: Iterable[Labe
     "README 'Implementing LFSSD'",
 )
 def ssd(ctx: UnlearnContext, params: SsdParams) -> Unlearned:
-    whole = np.concatenate([ctx.retain_rows, ctx.forget_rows])
-    forget_batches = ctx.eval_loader(ctx.forget_rows, batch_size=params.batch_size).epoch(0)
-    all_batches = ctx.eval_loader(whole, batch_size=params.batch_size).epoch(0)
+    reference = ctx.retain_rows if params.reference_rows == "retain" else np.concatenate([ctx.retain_rows,
+                                                                                          ctx.forget_rows])
+
+    def batches(rows: np.ndarray, purpose: str):
+        if params.augment_batches:
+            return ctx.loader(rows, purpose=purpose, batch_size=params.batch_size, augment=True).epoch(0)
+        return ctx.eval_loader(rows, batch_size=params.batch_size).epoch(0)
+
+    forget_batches, all_batches = batches(ctx.forget_rows, "ssd-forget"), batches(reference, "ssd-reference")
     dampened = selective_synaptic_dampening(ctx.model, forget_batches, all_batches, params, amp=ctx.switches.amp)
     total = sum(p.numel() for p in ctx.model.parameters())
     return Unlearned(ctx.model, {"dampened": dampened, "dampened_fraction": dampened / total})
