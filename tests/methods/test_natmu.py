@@ -23,6 +23,7 @@ from unlearn_cli.data.loader import BatchLoader, DeviceSplit, Trigger
 from unlearn_cli.data.prepared import load_split
 from unlearn_cli.errors import InputError
 from unlearn_cli.methods import METHODS
+from unlearn_cli.methods.common import reinit_head
 from unlearn_cli.methods.natmu import (
     Hybrids,
     NatmuParams,
@@ -32,7 +33,7 @@ from unlearn_cli.methods.natmu import (
     confusion_scores,
     natmu_masks,
     pair_hybrids,
-    reinit_head,
+    reference_pairing,
 )
 from unlearn_cli.methods.training import GenericOptions
 from unlearn_cli.params import resolve_params
@@ -105,10 +106,11 @@ def test_masks_hand_checked_row_and_column_at_32px():
 
 
 @pytest.mark.parametrize("size", [32, 64, 8])
-@pytest.mark.parametrize("delta", [-0.19, 0.0, 0.045, -0.53])
-def test_masks_equal_the_reference(size, delta):
+@pytest.mark.parametrize("delta", [-0.19, 0.0, 0.045, -0.53, -0.03, -0.053])
+def test_masks_equal_the_reference_bit_for_bit(size, delta):
+    # Bit for bit: a hybrid pixel is truncated to an integer, so one ulp of a mask can move it.
     ours = natmu_masks(size, size, delta).numpy()
-    np.testing.assert_allclose(np.broadcast_to(ours, (4, 3, size, size)), _reference_masks(size, delta), atol=1e-6)
+    np.testing.assert_array_equal(np.broadcast_to(ours, (4, 3, size, size)), _reference_masks(size, delta))
 
 
 # ---- 2. most-confused classes ------------------------------------------------------------
@@ -259,6 +261,118 @@ def test_check_pairable_names_the_stuck_class():
     check_pairable([np.array([1, 1])], np.array([3, 3]), 4, ["a", "b", "c", "d"])  # fine
 
 
+# ---- 3b. NatMU's own pairing -------------------------------------------------------------
+
+
+def _natmu_pairing(scores, forget_labels, retain_labels, num_classes, seed, overflow=True):
+    """A hand transcription of sample-wise/natmu.py:51-63 (select_patch_class on the softmax),
+    65-75 (get_random_idx_of_retainData_from_randomLabel) and 96-118, with numpy's global
+    generator seeded as seed_everything seeds it (utils/util.py:253-255) and no numpy draw
+    before (model building and the DataLoaders draw from torch). `overflow=False`: the
+    class-wise natmu.py, which skips lines 97-107."""
+    np.random.seed(seed)
+    outputs = torch.from_numpy(np.asarray(scores, dtype=np.float32))
+    y = torch.from_numpy(np.asarray(forget_labels))
+    mask = torch.ones_like(outputs)
+    mask.scatter_(1, y.unsqueeze(1), 0)
+    random_label = torch.topk(outputs * mask, k=4, dim=1)[1].reshape(-1).numpy()
+    if overflow:
+        record = []
+        num_of_samples_in_retain = len(retain_labels) / num_classes
+        tmp_num = int(num_of_samples_in_retain * 0.98)
+        for i in range(num_classes):
+            if (random_label == i).sum() < num_of_samples_in_retain * 0.4:
+                record.append(i)
+            if (random_label == i).sum() > tmp_num:
+                np.random.shuffle(record)
+                j = record.pop()
+                new_label = np.array([i for _ in range(tmp_num)] + [j for _ in range((random_label == i).sum() - tmp_num)])
+                random_label[random_label == i] = new_label
+    random_idx_of_retainset = np.random.permutation(len(retain_labels))
+    length = len(random_label)
+    position_eq = retain_labels[random_idx_of_retainset[:length]] == random_label
+    while position_eq.sum() < length:
+        idx_eq = np.nonzero(position_eq)[0]
+        eq_mask = np.isin(np.arange(len(random_idx_of_retainset)), idx_eq)
+        random_idx_of_retainset[~eq_mask] = np.random.permutation(random_idx_of_retainset[~eq_mask])
+        position_eq = retain_labels[random_idx_of_retainset[:length]] == random_label
+    return random_idx_of_retainset[:length]
+
+
+def _ours(scores, forget_labels, retain_labels, num_classes, seed, overflow=True):
+    return reference_pairing(np.asarray(scores, float), [np.asarray(forget_labels)], np.arange(len(retain_labels)),
+                             np.asarray(retain_labels), num_classes, 4, seed, overflow=overflow)
+
+
+@pytest.mark.parametrize("seed", [0, 3, 7])
+def test_natmus_pairing_is_reproduced_exactly_on_a_balanced_set(seed):
+    rng = np.random.default_rng(seed)
+    n_f, c = 40, 10
+    scores = rng.dirichlet(np.ones(c), n_f)
+    forget_labels = rng.integers(0, c, n_f)
+    retain_labels = rng.permutation(np.repeat(np.arange(c), 60))
+    pairing = _ours(scores, forget_labels, retain_labels, c, seed)
+    reference = _natmu_pairing(scores, forget_labels, retain_labels, c, seed)
+    assert pairing is not None and pairing.retain.tolist() == reference.tolist()
+    assert pairing.label.tolist() == retain_labels[reference].tolist()
+    assert pairing.forget.tolist() == np.repeat(np.arange(n_f), 4).tolist()
+    assert pairing.mask.tolist() == np.tile(np.arange(4), n_f).tolist()
+
+
+def _overflowing_scores():
+    """45 forget samples of class 7 over 8 classes with 40 retain rows each (mean 40: keep
+    int(39.2) = 39, under-used below 16): every sample's most-confused class is 1 (45 > 39),
+    class 0 is asked for 10 (< 16: recorded before class 1 overflows)."""
+    c, n_f = 8, 45
+    scores = np.full((n_f, c), 0.001)
+    others = [0] * 10 + [2, 3, 4, 5, 6] * 25
+    slots = np.array(others).reshape(3, n_f).T  # three further classes per sample
+    for i in range(n_f):
+        scores[i, 1] = 0.5
+        for rank, cls in enumerate(slots[i]):
+            scores[i, cls] = 0.3 - 0.1 * rank + 0.001 * (cls + 1)
+    return scores, np.full(n_f, 7), np.repeat(np.arange(c), 40), c
+
+
+def test_natmus_overflow_rule_moves_a_swamped_class_to_an_under_used_one():
+    scores, forget_labels, retain_labels, c = _overflowing_scores()
+    assert all(len(set(np.argsort(-row)[:4])) == 4 for row in scores)
+    pairing = _ours(scores, forget_labels, retain_labels, c, seed=5)
+    reference = _natmu_pairing(scores, forget_labels, retain_labels, c, 5)
+    assert pairing is not None and pairing.retain.tolist() == reference.tolist()
+    used = np.bincount(pairing.label, minlength=c)
+    assert used[1] == 39 and used[0] == 10 + 6  # the 6 over 39 went to class 0, the only one recorded
+    # The first 39 class-1 slots in hybrid order keep class 1 (natmu.py:106-107).
+    first = np.flatnonzero(np.repeat(True, len(pairing.label)) & (np.arange(len(pairing.label)) % 4 == 0))
+    assert (pairing.label[first[:39]] == 1).all() and (pairing.label[first[39:]] == 0).all()
+    # Without the rule (class-wise natmu.py) class 1 keeps all 45 slots but holds 40 rows: the
+    # reference would reshuffle forever, ours falls back.
+    assert _ours(scores, forget_labels, retain_labels, c, seed=5, overflow=False) is None
+
+
+def test_where_natmu_fails_ours_falls_back_to_the_balanced_pairing():
+    scores, forget_labels, retain_labels, c = _overflowing_scores()
+    # Class 0 asked for 20 (not under-used): no class is recorded when class 1 overflows, and
+    # the reference's record.pop() raises.
+    scores[:10, 2], scores[:10, 0] = scores[:10, 0], scores[:10, 2]
+    scores[10:20, 0] = 0.25
+    with pytest.raises(IndexError):
+        _natmu_pairing(scores, forget_labels, retain_labels, c, 5)
+    assert _ours(scores, forget_labels, retain_labels, c, seed=5) is None
+    # Fewer wrong classes than k (the reference's topk fails) and a class without the rows it is
+    # asked for (the reference never settles) fall back as well.
+    assert _ours(np.array([[0.2, 0.5, 0.3]] * 2), [0, 0], np.repeat([0, 1, 2], 20), 3, seed=0) is None
+    tight = _ours(np.tile([0.0, 0.4, 0.3, 0.2, 0.1], (3, 1)), [0] * 3, np.array([1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 0]),
+                  5, seed=0)
+    assert tight is None  # class 1 asked for 3, holds 2
+
+
+def test_the_run_records_which_pairing_it_used(nws):
+    make_forget_set(nws, ForgetSetOptions(model="digits-cnn-s0", kind="per", params={"per": 10}, name="f10"))
+    run = _run(nws, "natmu", "f10", 0, steps=1)
+    assert nws.read("unlearned", run).summary["pairing"] == "natmu"
+
+
 # ---- 4. hybrids composed on the fly -------------------------------------------------------
 
 
@@ -291,9 +405,15 @@ def test_every_hybrid_blends_its_forget_and_retain_images_with_the_retain_label(
     assert len(hybrids) == 4 * len(forget_rows)
     x, y, index = hybrids.pixels(torch.arange(len(hybrids)))
     f, r = forget_rows[pairing.forget], pairing.retain
-    m = masks[torch.as_tensor(pairing.mask)]
-    expected = m * _pixels(split, f, poisoned) + (1 - m) * _pixels(split, r, poisoned)
-    torch.testing.assert_close(x, expected, rtol=0, atol=0)
+    # A hand transcription of sample-wise/natmu.py:90-92, 114-116, in numpy as there: the
+    # masks tiled, the retain part times (1 − M) plus the forget part times M in float32,
+    # clipped and cast to uint8 (truncation).
+    pattern = masks.numpy()[pairing.mask]
+    retain_part = _pixels(split, r, poisoned).numpy().astype(np.float32) * (1 - pattern)
+    patch = retain_part + _pixels(split, f, poisoned).numpy().astype(np.float32) * pattern
+    expected = np.clip(patch, 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(x.numpy(), expected.astype(np.float32))
+    assert (x != x.trunc()).sum() == 0 and (patch != np.floor(patch)).any()  # the truncation mattered
     assert y.tolist() == labels[r].tolist() and index.tolist() == f.tolist()
     assert not (labels[f] == y.numpy()).any()
 
@@ -482,11 +602,13 @@ def test_confusions_come_from_the_original_model_on_plain_forget_images(nws, mon
 
     seen = {}
 
-    def spy(scores, *args):
-        seen["scores"] = scores
-        return pair_hybrids(scores, *args)
+    real = natmu_module.reference_pairing
 
-    monkeypatch.setattr(natmu_module, "pair_hybrids", spy)
+    def spy(scores, *args, **kwargs):
+        seen["scores"] = scores
+        return real(scores, *args, **kwargs)
+
+    monkeypatch.setattr(natmu_module, "reference_pairing", spy)
     make_forget_set(nws, ForgetSetOptions(model="digits-cnn-s0", kind="per", params={"per": 10}, name="f10"))
     # With init_linear the head is re-drawn: the confusions must be taken before that.
     _run(nws, "natmu", "f10", 0, steps=1, init_linear=True)
@@ -523,7 +645,7 @@ def test_class_forgetting_with_init_linear_drives_forget_accuracy_below_10(nws):
     make_forget_set(nws, ForgetSetOptions(model="digits-cnn-s0", kind="class", params={"target": "3"}, name="c3"))
     run = _run(nws, "natmu", "c3", 0, init_linear=True)
     manifest = nws.read("unlearned", run)
-    assert manifest.config["params"] == {"delta": -0.19, "k_classes": 4, "init_linear": True}
+    assert manifest.config["params"] == {"delta": -0.19, "k_classes": 4, "init_linear": True, "reassign_overflow": True}
     assert manifest.summary["hybrids"] == 4 * manifest.summary["forget_size"]
     assert manifest.summary["reused_retain_rows"] == 0
     assert _forget_accuracy(nws, run, "c3") < 10

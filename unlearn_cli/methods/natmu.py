@@ -5,9 +5,16 @@ forget image with real retain images of the classes the original model confuses 
    inverted tents, each shifted by δ and clipped to [0, 1].
 2. The original model's softmax on D_f (eval mode, un-augmented) with the sample's own class
    zeroed ranks its wrong classes; the first K = 4 are its most-confused classes c_1..c_K.
-3. `pair_hybrids` pairs every (forget sample, c_k) with a distinct retain row of class c_k,
-   balancing demand against what each class has (see its docstring).
-4. Hybrid_k = M_k ⊙ x_f + (1 − M_k) ⊙ x_r, labelled c_k: K·|D_f| of them, kept as
+3. Every (forget sample, c_k) is paired with a distinct retain row of class c_k.
+   `reference_pairing` does it as NatMU does, with numpy's legacy generator seeded by the
+   run's seed as its `seed_everything` seeds it: the demand of a class above 98 % of the mean
+   retain rows per class moves to a random under-used class (`reassign_overflow`), then a
+   random permutation of D_r is reshuffled until every hybrid sits on a row of its class.
+   Where NatMU would not terminate (no under-used class to move overflow to, a class asked
+   for more rows than it has, or a permutation that does not settle), `pair_hybrids` balances
+   demand against what each class has and always terminates (see its docstring).
+4. Hybrid_k = M_k ⊙ x_f + (1 − M_k) ⊙ x_r, labelled c_k, blended in float32 pixel values and
+   truncated to integers as NatMU's `astype(np.uint8)` does: K·|D_f| of them, kept as
    (forget row, retain row, mask) triples and composed per batch on the device (`Hybrids`).
 5. Fine-tune with CE on D_r (augmented as --augment says) ∪ the hybrids (never augmented),
    shuffled together (`train.sources.Mixed`); AdamW with NatMU's per-step cosine.
@@ -31,6 +38,7 @@ from torch import Tensor, nn
 from unlearn_cli.data.loader import BatchLoader
 from unlearn_cli.errors import InputError
 from unlearn_cli.methods.base import Unlearned, adam, register_method
+from unlearn_cli.methods.common import reinit_head
 from unlearn_cli.methods.context import UnlearnContext, derive_seed
 from unlearn_cli.train.inference import predict_logits
 from unlearn_cli.train.objectives import cross_entropy
@@ -47,6 +55,9 @@ class NatmuParams:
     delta: float = -0.19  # δ added to every mask value before clipping to [0, 1]
     k_classes: int = NUM_MASKS  # K: most-confused classes (= hybrids) per forget sample
     init_linear: bool = False  # re-initialise the head first (class-wise forgetting)
+    # Move a class's demand above 98 % of the mean retain rows per class to an under-used
+    # class, as sample-wise/natmu.py:97-107 does; class-wise/natmu.py has no such step.
+    reassign_overflow: bool = True
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.delta) and -1.0 < self.delta < 1.0):
@@ -70,14 +81,16 @@ def _tent(size: int) -> np.ndarray:
 def natmu_masks(height: int, width: int, delta: float) -> Tensor:
     """The four masks (4, 1, H, W), float32 in [0, 1]: tent over rows, tent over columns, and
     the inverted tents (max − tent: high at the edges, 0 at the centre); then clip(M + δ, 0, 1).
-    The reference repeats each over the 3 channels; one channel broadcasts the same."""
+    The reference repeats each over the 3 channels; one channel broadcasts the same. As there,
+    the tents are stored in float32 before δ is added in float32 (generate_patch_data.py:5,
+    21), so every mask value is bit-identical to the reference's."""
     rows, cols = _tent(height), _tent(width)
-    masks = np.zeros((NUM_MASKS, 1, height, width))
+    masks = np.zeros((NUM_MASKS, 1, height, width), dtype=np.float32)
     masks[0, 0] = rows[:, None]
     masks[1, 0] = cols[None, :]
     masks[2, 0] = (rows.max() - rows)[:, None]
     masks[3, 0] = (cols.max() - cols)[None, :]
-    return torch.from_numpy(np.clip(masks + delta, 0.0, 1.0).astype(np.float32))
+    return torch.from_numpy(np.clip(masks + np.float32(delta), np.float32(0), np.float32(1)))
 
 
 # ---- 2. the most-confused classes ----------------------------------------------------------
@@ -107,6 +120,95 @@ def class_ranking(scores: np.ndarray, excluded: list[np.ndarray], usable: np.nda
 
 
 # ---- 3. the pairing ----------------------------------------------------------------------
+
+# How many reshuffles `reference_pairing` allows before it calls the permutation unsettled: the
+# reference loops until every hybrid sits on a row of its class, which near a class's capacity
+# can take thousands of rounds (each a permutation of the free rows), and forever past it.
+MAX_RESHUFFLES = 20_000
+
+
+def top_confused(scores: np.ndarray, own: list[np.ndarray], k: int) -> np.ndarray:
+    """(n_f, k) the k most-confused classes of every forget sample, most-confused first: the
+    reference's `torch.topk(softmax * mask, k)` with each sample's own classes zeroed
+    (natmu.py:51-63), computed the same way so ties resolve as there."""
+    probs = torch.from_numpy(np.asarray(scores, dtype=np.float32)).clone()
+    rows = torch.arange(len(probs))
+    for labels in own:
+        probs[rows, torch.from_numpy(np.asarray(labels, dtype=np.int64))] = 0
+    return torch.topk(probs, k=k, dim=1)[1].numpy().astype(np.int64)
+
+
+def reassign_overflow(labels: np.ndarray, n_retain: int, num_classes: int,
+                      rng: np.random.RandomState) -> np.ndarray | None:
+    """NatMU's sample-wise overflow rule (natmu.py:97-107), transcribed: classes in index
+    order; a class asked for fewer than 0.4 × (|D_r| / C) hybrids is recorded as under-used;
+    one asked for more than int(0.98 × |D_r| / C) keeps that many (its first ones, in hybrid
+    order) and gives the rest to an under-used class popped from the shuffled record. None
+    where the reference fails: an overflow with no under-used class recorded yet."""
+    labels = labels.copy()
+    mean_rows = n_retain / num_classes
+    keep = int(mean_rows * 0.98)
+    record: list[int] = []
+    for c in range(num_classes):
+        asked = int((labels == c).sum())
+        if asked < mean_rows * 0.4:
+            record.append(c)
+        if asked > keep:
+            if not record:
+                return None  # the reference's record.pop() raises IndexError here
+            rng.shuffle(record)
+            other = record.pop()
+            labels[labels == c] = np.array([c] * keep + [other] * (asked - keep))
+    return labels
+
+
+def settle_permutation(retain_labels: np.ndarray, labels: np.ndarray, rng: np.random.RandomState,
+                       max_rounds: int = MAX_RESHUFFLES) -> np.ndarray | None:
+    """NatMU's `get_random_idx_of_retainData_from_randomLabel` (natmu.py:65-75), transcribed:
+    a random permutation of D_r whose first len(labels) positions are reshuffled, all but
+    those already on a row of their hybrid's class, until every one is. Positions into D_r,
+    or None if it has not settled after `max_rounds` reshuffles."""
+    order = rng.permutation(len(retain_labels))
+    length = len(labels)
+    settled = retain_labels[order[:length]] == labels
+    rounds = 0
+    while settled.sum() < length:
+        if rounds == max_rounds:
+            return None
+        fixed = np.isin(np.arange(len(order)), np.nonzero(settled)[0])
+        order[~fixed] = rng.permutation(order[~fixed])
+        settled = retain_labels[order[:length]] == labels
+        rounds += 1
+    return order[:length]
+
+
+def reference_pairing(scores: np.ndarray, own: list[np.ndarray], retain_rows: np.ndarray,
+                      retain_labels: np.ndarray, num_classes: int, k: int, seed: int,
+                      overflow: bool = True) -> Pairing | None:
+    """The pairing NatMU makes with `--seed seed`: the k most-confused classes of each forget
+    sample, the overflow rule (if `overflow`), then the settled permutation, drawing from
+    numpy's legacy generator seeded by `seed` in the reference's order (its first numpy draws
+    after seed_everything). None where the reference would not terminate."""
+    if k > num_classes - 1:
+        return None  # fewer wrong classes than hybrids per sample: the reference's topk fails
+    rng = np.random.RandomState(seed)
+    top = top_confused(scores, own, k)
+    if any((top == labels[:, None]).any() for labels in own):
+        return None  # a zero-probability tie put a sample's own class among its k
+    labels = top.reshape(-1)
+    if overflow:
+        labels = reassign_overflow(labels, len(retain_labels), num_classes, rng)
+        if labels is None:
+            return None
+    asked = np.bincount(labels, minlength=num_classes)
+    if (asked > np.bincount(retain_labels, minlength=num_classes)).any():
+        return None  # the reference would reshuffle forever
+    positions = settle_permutation(retain_labels, labels, rng)
+    if positions is None:
+        return None
+    n_f = len(scores)
+    return Pairing(forget=np.repeat(np.arange(n_f), k), retain=retain_rows[positions],
+                   mask=np.tile(np.arange(k), n_f), label=retain_labels[positions], reused=0)
 
 
 @dataclass(frozen=True)
@@ -263,10 +365,10 @@ def check_pairable(forget_labels: list[np.ndarray], retain_labels: np.ndarray, n
 
 class Hybrids:
     """The K·|D_f| hybrids as (forget row, retain row, mask) triples on the device; `pixels`
-    composes any of them as M ⊙ x_f + (1 − M) ⊙ x_r from the loader's un-augmented pixels
-    (triggers included on poisoned rows, so a hybrid blends exactly the images the view
-    defines). Blending pixels before normalising equals blending normalised images, since
-    normalisation is affine per channel. A hybrid is reported under its forget row."""
+    composes any of them from the loader's un-augmented pixels (triggers included on poisoned
+    rows, so a hybrid blends exactly the images the view defines) as NatMU does in uint8
+    pixel space (natmu.py:114-116): x_r·(1 − M) + x_f·M in float32, in that order, clipped
+    and truncated to an integer. A hybrid is reported under its forget row."""
 
     def __init__(self, loader: BatchLoader, forget_rows: np.ndarray, pairing: Pairing, masks: Tensor) -> None:
         device = loader.device
@@ -283,23 +385,11 @@ class Hybrids:
     def pixels(self, ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         forget, retain = self.forget[ids], self.retain[ids]
         m = self.masks[self.mask[ids]]
-        x = m * loader_pixels(self.loader, forget) + (1 - m) * loader_pixels(self.loader, retain)
-        return x, self.label[ids], forget
+        x = loader_pixels(self.loader, retain) * (1 - m) + loader_pixels(self.loader, forget) * m
+        return x.clamp(0, 255).trunc(), self.label[ids], forget
 
 
 # ---- 5./6. the method --------------------------------------------------------------------
-
-
-def reinit_head(model: nn.Module, seed: int) -> None:
-    """The reference's init_linear (class-wise utils/train.py:9-12): Xavier normal with the
-    ReLU gain √2 on the linear layer's weight; the bias is left as it is. Seeded, without
-    touching the global RNG."""
-    head: nn.Linear = model.head  # type: ignore[assignment]
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    weight = torch.empty(head.weight.shape)
-    std = nn.init.calculate_gain("relu") * math.sqrt(2.0 / (head.in_features + head.out_features))
-    with torch.no_grad():
-        head.weight.copy_(weight.normal_(0.0, std, generator=generator))
 
 
 @register_method(
@@ -321,8 +411,14 @@ def natmu(ctx: UnlearnContext, params: NatmuParams) -> Unlearned:
     check_pairable(own, retain_labels, ctx.num_classes, ctx.info.class_names)
 
     scores = confusion_scores(ctx.model, ctx.eval_loader(forget_rows), amp=ctx.switches.amp)
-    pairing = pair_hybrids(scores, own, retain_rows, retain_labels, ctx.num_classes, params.k_classes,
-                           derive_seed(ctx.seed, "natmu-pairing"))
+    pairing = reference_pairing(scores, own, retain_rows, retain_labels, ctx.num_classes, params.k_classes,
+                                ctx.seed, overflow=params.reassign_overflow)
+    rule = "natmu"
+    if pairing is None:
+        rule = "balanced"
+        log.info("natmu: NatMU's pairing would not terminate on this forget set; balancing demand instead")
+        pairing = pair_hybrids(scores, own, retain_rows, retain_labels, ctx.num_classes, params.k_classes,
+                               derive_seed(ctx.seed, "natmu-pairing"))
     if pairing.reused:
         log.warning("natmu: D_r has too few rows for %d distinct pairs; %d hybrids reuse a retain row",
                     len(pairing.label), pairing.reused)
@@ -333,4 +429,4 @@ def natmu(ctx: UnlearnContext, params: NatmuParams) -> Unlearned:
     retain = ctx.loader(retain_rows, purpose="natmu")
     hybrids = Hybrids(retain, forget_rows, pairing, natmu_masks(height, width, params.delta))
     ctx.fit(ctx.model, Mixed(retain, hybrids), cross_entropy)
-    return Unlearned(ctx.model, {"hybrids": len(hybrids), "reused_retain_rows": pairing.reused})
+    return Unlearned(ctx.model, {"hybrids": len(hybrids), "reused_retain_rows": pairing.reused, "pairing": rule})
