@@ -158,3 +158,15 @@ def test_json_nested_too_deeply(tmp_path: Path) -> None:
     path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(InputError, match="too deeply"):
         load_indices(path, 100)
+
+
+def test_natmus_committed_index_files_import_exactly(tmp_path: Path) -> None:
+    # NatMU commits its forget sets as sample-wise/idx/<dataset>_idx_<per>%.npy, written by
+    # np.save(f"idx/...", forget_idx) (utils/data.py:175): format 1.0, '<i8', one dimension,
+    # rows grouped by class and unsorted. The fixture is that exact layout, header included.
+    rows = np.array([44662, 49340, 31144, 12083, 25970, 55, 49680, 9], dtype="<i8")
+    path = tmp_path / "cifar10_idx_1%.npy"
+    np.save(path, rows)
+    assert path.read_bytes()[:80] == (b"\x93NUMPY\x01\x00v\x00{'descr': '<i8', 'fortran_order': False, "
+                                      b"'shape': (8,), }" + b" " * 22)[:80]
+    assert load_indices(path, 50000).tolist() == sorted(rows.tolist())

@@ -107,6 +107,29 @@ def test_per_random_differs_from_fraction_on_an_unbalanced_split() -> None:
     assert np.bincount(view.labels[fraction], minlength=4).tolist() == [1, 15, 15, 30]
 
 
+def _natmu_generate_idx(labels: np.ndarray, num_classes: int, forget_percent: int, seed: int) -> np.ndarray:
+    """A hand transcription of NatMU's generate_idx (sample-wise/utils/data.py:155-175) after
+    `np.random.seed(seed)`, the seeding its seed_everything does (utils/util.py:253-255)."""
+    np.random.seed(seed)
+    forget_idx = []
+    num_total_samples = len(labels)
+    for i in range(num_classes):
+        idxs = np.nonzero(labels == i)[0]
+        np.random.shuffle(idxs)
+        forget_idx.append(idxs[:int(num_total_samples / 100 / num_classes * forget_percent)])
+    return np.concatenate(forget_idx, axis=0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42, 2**32 - 1])
+@pytest.mark.parametrize("per", [1, 10])
+def test_per_random_draws_the_rows_natmu_draws_with_the_same_seed(per: int, seed: int) -> None:
+    # (per 1 of the 300-row view would select int(0.3) = 0 rows per class: an error, tested elsewhere.)
+    for view in ((make_view(), _uneven_view()) if per == 10 else (_uneven_view(),)):
+        ours = make_forget_indices("per", view, {"per": per}, seed=seed)
+        reference = _natmu_generate_idx(view.labels, view.num_classes, per, seed)
+        assert ours.tolist() == sorted(reference.tolist())
+
+
 def test_per_random_seed_changes_the_set(view: TrainView) -> None:
     a = make_forget_indices("per", view, {"per": 10}, seed=0)
     b = make_forget_indices("per", view, {"per": 10}, seed=1)

@@ -30,7 +30,7 @@ def seeded_runs(methods_workspace, tmp_path_factory):
     runs = {}
     for seed in SEEDS:
         retrain = run(ws, "retrain", seed=seed)
-        neggrad = run(ws, "neggrad", seed=seed, generic=GenericOptions(lr=0.01))
+        neggrad = run(ws, "neggrad", seed=seed, generic=GenericOptions(lr=0.015))
         relabel = run(ws, "random_label", seed=seed, generic=GenericOptions(lr=3e-3))
         runs[seed] = {m.config["method"]: evaluate(ws, EvaluateOptions(run=m.name, reference=retrain.name)).metrics
                       for m in (retrain, neggrad, relabel)}

@@ -58,11 +58,11 @@ class PerParams:
     model_needed=lambda p: p.per in HARDEST_PERS,
 )
 def select_per(view: TrainView, params: PerParams, seed: int) -> np.ndarray:
-    rng = make_rng(seed)
     if params.per in RANDOM_PERS:
         if params.difficulty != "record":
             logger.warning("--difficulty %s is ignored for the random set --per %d", params.difficulty, params.per)
-        return natmu_balanced_sample(view.labels, view.num_classes, params.per, rng)
+        return natmu_balanced_sample(view.labels, view.num_classes, params.per, seed)
+    rng = make_rng(seed)
     percent = params.per - 100
     count = round_half_up(view.n, Decimal(percent) / 100)
     ranking = hardness_ranking(view, params.difficulty, rng)
@@ -81,17 +81,21 @@ def natmu_per_class_count(n_rows: int, num_classes: int, per: int) -> int:
     return int(n_rows / 100 / num_classes * per)
 
 
-def natmu_balanced_sample(
-    labels: np.ndarray, num_classes: int, per: int, rng: np.random.Generator
-) -> np.ndarray:
+def natmu_balanced_sample(labels: np.ndarray, num_classes: int, per: int, seed: int) -> np.ndarray:
     """NatMU's random `--per 1|10` set: from each class, natmu_per_class_count rows.
 
-    As `generate_idx` does, each class's rows are shuffled and the first `count` taken, so a
-    class with fewer rows than `count` gives all of them. Classes are visited in index
-    order with one seeded generator (the reference uses numpy's global RNG instead).
+    NatMU's `generate_idx` (sample-wise/utils/data.py:155-175) with numpy seeded by `seed`:
+    classes in index order, each class's rows shuffled in place by numpy's legacy generator
+    and the first `count` taken (a class with fewer rows than `count` gives all of them). So
+    `--seed S` draws the rows NatMU draws after `np.random.seed(S)`.
     """
     count = natmu_per_class_count(labels.size, num_classes, per)
-    chosen = [rng.permutation(np.flatnonzero(labels == c))[:count] for c in range(num_classes)]
+    rng = np.random.RandomState(seed)
+    chosen = []
+    for c in range(num_classes):
+        rows = np.nonzero(labels == c)[0]
+        rng.shuffle(rows)
+        chosen.append(rows[:count])
     if not chosen:
         return np.empty(0, dtype=np.int64)
     return np.sort(np.concatenate(chosen)).astype(np.int64)
