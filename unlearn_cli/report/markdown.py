@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from unlearn_cli.report.directions import direction_of
+from unlearn_cli.report.methods import method_settings
 from unlearn_cli.report.summary import Cell, Section
 
 NO_STD = "–"  # a single run has no spread; never print NaN
@@ -70,6 +71,22 @@ def section_markdown(section: Section, number: int, plots: list[str]) -> str:
     return "\n".join(lines)
 
 
+def methods_markdown(sections: list[Section]) -> str:
+    """What each row label stands for: a label names only what differs between rows, so the
+    full settings are listed once here."""
+    entries = method_settings((row.label, row.runs[0]) for section in sections for row in section.rows)
+    if not entries:
+        return ""
+    lines = ["## Methods", "",
+             "Each row label is the method, its preset where the method's runs used several, and the "
+             "values that differ between its rows; these are all the settings of its runs.", "",
+             "| label | method | preset | settings |", "|:---|:---|:---|:---|"]
+    for entry in entries:
+        lines.append("| " + " | ".join(_escape(text) for text in (
+            entry.label, entry.method, entry.preset or NO_STD, entry.settings or NO_STD)) + " |")
+    return "\n".join(lines)
+
+
 def report_markdown(name: str, sections: list[Section], plots: dict[int, list[str]],
                     extra_plots: list[str]) -> str:
     """The whole summary.md. `plots` maps a section's index to its own plots; `extra_plots`
@@ -82,4 +99,7 @@ def report_markdown(name: str, sections: list[Section], plots: dict[int, list[st
         parts += ["", section_markdown(section, index + 1, plots.get(index, []))]
     if extra_plots:
         parts += ["", "## Across settings", "", *[f"![{name}]({name})" for name in extra_plots]]
+    methods = methods_markdown(sections)
+    if methods:
+        parts += ["", methods]
     return "\n".join(parts) + "\n"

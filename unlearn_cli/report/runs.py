@@ -38,6 +38,7 @@ class RunRecord:
     reference_method: str | None
     tool_version: str  # of the evaluation: which version's metric definitions
     values: dict[str, float]
+    preset: str | None = None  # the unlearning run's preset (`unlearn --preset`), if any
 
 
 def _ancestor(ws: Workspace, child: Manifest, role: str, kinds: tuple[str, ...]) -> Manifest:
@@ -96,6 +97,11 @@ def hyperparameters(run: Manifest) -> dict[str, Any]:
     return out
 
 
+def _preset(run: Manifest) -> str | None:
+    preset = run.config.get("preset") if run.kind == "unlearned" else None
+    return str(preset) if preset else None
+
+
 def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
 
@@ -140,4 +146,5 @@ def read_record(ws: Workspace, evaluation: Manifest) -> RunRecord:
                           else "original"),
         tool_version=evaluation.tool_version,
         values=values,
+        preset=_preset(run),
     )
