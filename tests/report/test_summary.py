@@ -179,7 +179,7 @@ def test_best_per_column_follows_each_metrics_direction(chain):
     [section] = sections_of(chain, evaluations)
     assert section.best["FA"] == ["b"]  # |95-90| = 5 beats |80-90| = 10: closest to retrain
     assert section.best["TA"] == ["b"]  # higher; the original model's 99 is not ranked
-    assert section.best["mia_loss"] == ["b"]  # |47-50| = 3: closest to 50
+    assert section.best["mia_loss"] == ["b"]  # |47-50| = 3: closest to retrain's 50
     assert section.best["avg_gap"] == ["b"]  # lower; retrain's own 0 is not ranked
     assert "kl_test" not in section.best  # a tie between every contender marks nothing
     text = report_markdown("r", [section], {}, [])

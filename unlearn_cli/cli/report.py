@@ -41,9 +41,10 @@ def _method_chunks(section: Section, width: int) -> list[list[Row]]:
     """Split the method columns so each table fits `width` characters; every chunk starts
     with retrain's column (when there is one) so each can be read on its own."""
     from unlearn_cli.report import format_cell
+    from unlearn_cli.report.markdown import row_label
 
     def column_width(row: Row) -> int:
-        texts = [row.label, *(format_cell(row.cells.get(m), m) for m in section.metrics)]
+        texts = [row_label(section, row.label), *(format_cell(row.cells.get(m), m) for m in section.metrics)]
         return max(map(len, texts)) + 3  # padding and border
 
     fixed = max(len(m) for m in [*section.metrics, "metric"]) + 3 + len("≈ retrain") + 3 + 1
@@ -69,6 +70,7 @@ def summary_tables(sections: list[Section], width: int) -> list[Table]:
     """The terminal view: per setting, metrics down and methods across (a paper table with a
     dozen metric columns would not fit a terminal), split to fit `width`, best in bold."""
     from unlearn_cli.report import direction_of, format_cell
+    from unlearn_cli.report.markdown import row_label
 
     tables = []
     for section in sections:
@@ -79,7 +81,7 @@ def summary_tables(sections: list[Section], width: int) -> list[Table]:
             table.add_column("metric", no_wrap=True)
             table.add_column("better", style="dim", no_wrap=True)
             for row in rows:
-                table.add_column(row.label, justify="right")
+                table.add_column(row_label(section, row.label), justify="right")
             table.add_row("n", "", *[str(len(row.runs)) for row in rows])
             for metric in section.metrics:
                 cells = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from unlearn_cli.report.collapse import COLLAPSE_POINTS
 from unlearn_cli.report.directions import direction_of
 from unlearn_cli.report.methods import method_settings
 from unlearn_cli.report.summary import Cell, Section
@@ -14,10 +15,20 @@ NO_STD = "–"  # a single run has no spread; never print NaN
 LEGEND = (
     "Each cell is the mean ± sample standard deviation (n − 1) over a method's runs, which differ "
     f"only in their seeds; {NO_STD} where a method has a single run; n is the number of runs. "
-    "**Bold** marks the best unlearning method per column (retrain, the yardstick, and the original "
+    "**Bold** marks the best unlearning method per column, by the direction under each table: "
+    "forgetting metrics by closeness to retrain's value (retrain, the yardstick, and the original "
     "model are not ranked; a column is marked only when two or more methods have a value and "
-    "not all of them tie)."
+    f"not all of them tie). A method whose RA or TA is more than {COLLAPSE_POINTS:g} points below "
+    "retrain's (the original model's without a retrain) is flagged *(collapsed)* and never marked: "
+    "a broken model forgets trivially."
 )
+
+COLLAPSED = " (collapsed)"
+
+
+def row_label(section: Section, label: str) -> str:
+    """A row's label as tables print it: flagged when the run collapsed."""
+    return label + COLLAPSED if label in section.collapsed else label
 
 
 def format_number(value: float, unit: str) -> str:
@@ -62,7 +73,7 @@ def section_markdown(section: Section, number: int, plots: list[str]) -> str:
         for metric in section.metrics:
             text = format_cell(row.cells.get(metric), metric)
             cells.append(f"**{text}**" if text and row.label in section.best.get(metric, ()) else text)
-        lines.append("| " + " | ".join([_escape(row.label), str(len(row.runs)), *cells]) + " |")
+        lines.append("| " + " | ".join([_escape(row_label(section, row.label)), str(len(row.runs)), *cells]) + " |")
     lines += ["", directions_line(section)]
     if section.notes:
         lines += ["", "Notes:", *[f"- {note}" for note in section.notes]]

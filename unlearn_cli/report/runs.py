@@ -15,6 +15,7 @@ from typing import Any
 
 from unlearn_cli.artifacts import FileRef, Manifest, Workspace, cached_sha256, load_table
 from unlearn_cli.errors import ArtifactError
+from unlearn_cli.report.costs import NOT_FOR_THE_ORIGINAL, run_costs
 from unlearn_cli.report.settings import Setting, setting_of
 
 # Recorded in an unlearned run's "training" config but not hyper-parameters of the method:
@@ -127,8 +128,9 @@ def read_record(ws: Workspace, evaluation: Manifest) -> RunRecord:
     dataset = evaluation.config.get("dataset") or _config(model, "dataset")
     setting = setting_of(str(dataset), _model_label(model), forget)
     values = _metric_values(ws, evaluation)
-    if run.kind == "unlearned" and isinstance(run.summary.get("wall_seconds"), int | float):
-        values["wall_seconds"] = float(run.summary["wall_seconds"])
+    if run.kind == "model":
+        values = {k: v for k, v in values.items() if k not in NOT_FOR_THE_ORIGINAL}
+    values.update(run_costs(run))
     return RunRecord(
         evaluation=evaluation.name,
         evaluation_manifest=evaluation,

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from unlearn_cli.errors import InputError
+from unlearn_cli.report.collapse import Collapse, find_collapsed
+from unlearn_cli.report.costs import COSTS, NOT_FOR_THE_ORIGINAL
 from unlearn_cli.report.directions import RETRAIN as GOAL_RETRAIN
 from unlearn_cli.report.directions import direction_of, metric_order
 from unlearn_cli.report.methods import ORIGINAL, RETRAIN, method_labels, row_sort_key
@@ -46,6 +48,7 @@ class Section:
     rows: list[Row]
     best: dict[str, list[str]] = field(default_factory=dict)  # metric → labels of its best rows
     notes: list[str] = field(default_factory=list)
+    collapsed: dict[str, Collapse] = field(default_factory=dict)  # label → why (report/collapse.py)
 
     def row(self, label: str) -> Row | None:
         return next((row for row in self.rows if row.label == label), None)
@@ -78,15 +81,16 @@ def check_unique_runs(records: list[RunRecord]) -> None:
         seen[key] = record.evaluation
 
 
-def _best(rows: list[Row], metric: str) -> list[str]:
+def _best(rows: list[Row], metric: str, collapsed: dict[str, Collapse]) -> list[str]:
     direction = direction_of(metric)
     retrain = next((row for row in rows if row.method == RETRAIN), None)
     retrain_mean = retrain.cells[metric].mean if retrain and metric in retrain.cells else None
     scored = []
     for row in rows:
         # Retrain is the yardstick and the original model is the "before" line: neither is
-        # an unlearning method competing for the mark.
-        if row.method in (RETRAIN, ORIGINAL) or metric not in row.cells:
+        # an unlearning method competing for the mark. A collapsed run forgets by breaking
+        # the model: it competes for nothing.
+        if row.method in (RETRAIN, ORIGINAL) or row.label in collapsed or metric not in row.cells:
             continue
         score = direction.score(row.cells[metric].mean, retrain_mean)
         if score is not None:
@@ -111,13 +115,16 @@ def _notes(section: Section) -> list[str]:
     # evaluated without a reference, typically).
     blank_for: dict[tuple[str, ...], list[str]] = defaultdict(list)
     for metric in section.metrics:
-        blank = tuple(row.label for row in section.rows if metric not in row.cells)
+        blank = tuple(row.label for row in section.rows if metric not in row.cells
+                      and not (row.method == ORIGINAL and metric in NOT_FOR_ORIGINAL))
         if blank:
             blank_for[blank].append(metric)
     for blank, metrics in blank_for.items():
         names = ", ".join(f"`{m}`" for m in metrics)
         notes.append(f"{names}: no value for {', '.join(blank)} (blank: not measured in "
                      f"{'its' if len(blank) == 1 else 'their'} evaluations, or NaN)")
+    notes += _original_note(section)
+    notes += [collapse.describe(label) for label, collapse in section.collapsed.items()]
     for metric in section.metrics:
         for row in section.rows:
             cell = row.cells.get(metric)
@@ -143,6 +150,22 @@ def _notes(section: Section) -> list[str]:
     return notes
 
 
+# What the original model (no unlearning run) has no value for, whatever its evaluation says.
+NOT_FOR_ORIGINAL = frozenset(COSTS) | frozenset(NOT_FOR_THE_ORIGINAL)
+
+
+def _original_note(section: Section) -> list[str]:
+    if not any(row.method == ORIGINAL for row in section.rows):
+        return []
+    costs = [f"`{m}`" for m in section.metrics if m in COSTS]
+    meaningless = [m for m in section.metrics if m in NOT_FOR_THE_ORIGINAL]
+    if not costs and not meaningless:
+        return []
+    parts = [f"no cost ({', '.join(costs)})"] if costs else []
+    parts += [f"no `{m}` ({NOT_FOR_THE_ORIGINAL[m]})" for m in meaningless]
+    return [f"original: no unlearning run, so {' and '.join(parts)}; blank"]
+
+
 def summarize(records: list[RunRecord]) -> list[Section]:
     """One Section per setting, rows ordered retrain, original, then the methods."""
     check_unique_runs(records)
@@ -165,8 +188,8 @@ def summarize(records: list[RunRecord]) -> list[Section]:
                 if cell is not None:
                     cells[metric] = cell
             rows.append(Row(label=label, method=runs[0].method, runs=runs, cells=cells))
-        section = Section(setting=setting, metrics=metrics, rows=rows)
-        section.best = {metric: best for metric in metrics if (best := _best(rows, metric))}
+        section = Section(setting=setting, metrics=metrics, rows=rows, collapsed=find_collapsed(rows))
+        section.best = {metric: best for metric in metrics if (best := _best(rows, metric, section.collapsed))}
         section.notes = _notes(section)
         sections.append(section)
     return sections

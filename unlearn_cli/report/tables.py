@@ -2,6 +2,7 @@
 
 summary.parquet holds two kinds of row, told apart by `level`:
 - "summary": one per (setting, method, metric): mean, std (null with one run), n, best;
+  `collapsed` (both levels) flags a method whose RA or TA fell far below retrain's;
 - "run": one per (evaluation, metric): the value each replicate contributed, with its seeds.
 The setting columns (dataset, model, forget, manipulation, known) are on both, so a reader
 can filter either level the same way.
@@ -20,7 +21,7 @@ from unlearn_cli.report.directions import direction_of
 from unlearn_cli.report.summary import Section
 
 SUMMARY_COLUMNS = ("setting", "dataset", "model", "forget", "manipulation", "known", "method", "metric",
-                   "mean", "std", "n", "best", "direction", "unit")
+                   "mean", "std", "n", "best", "collapsed", "direction", "unit")
 
 SCHEMA = pa.schema([
     ("level", pa.string()),
@@ -39,6 +40,7 @@ SCHEMA = pa.schema([
     ("std", pa.float64()),
     ("n", pa.int64()),
     ("best", pa.bool_()),
+    ("collapsed", pa.bool_()),
     ("value", pa.float64()),
     ("evaluation", pa.string()),
     ("run", pa.string()),
@@ -71,6 +73,7 @@ def summary_rows(sections: list[Section]) -> list[dict[str, Any]]:
                     "manipulation": s.manipulation or None, "known": s.known,
                     "method": row.label, "metric": metric, "mean": cell.mean, "std": _none_if_nan(cell.std),
                     "n": cell.n, "best": row.label in section.best.get(metric, ()),
+                    "collapsed": row.label in section.collapsed,
                     "direction": direction.text, "unit": direction.unit,
                 })
     return rows
@@ -86,7 +89,8 @@ def long_table(sections: list[Section]) -> pa.Table:
             for metric in section.metrics:
                 direction = direction_of(metric)
                 common = {**setting, "method": row.label, "base_method": row.method, "metric": metric,
-                          "direction": direction.text, "unit": direction.unit}
+                          "direction": direction.text, "unit": direction.unit,
+                          "collapsed": row.label in section.collapsed}
                 cell = row.cells.get(metric)
                 if cell is not None:
                     records.append({**common, "level": "summary", "mean": cell.mean,
