@@ -7,6 +7,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from unlearn_cli.cli.options import ForceOption, WorkspaceOption, workspace
@@ -94,6 +95,21 @@ def summary_tables(sections: list[Section], width: int) -> list[Table]:
     return tables
 
 
+def print_summary(console: Console, sections: list[Section], name: str) -> None:
+    """A terminal gets the tables fitted to its width. Anything else — a file, a pipe, a CI
+    log — has no width worth fitting (rich assumes 80 columns), so splitting a dozen methods
+    into tables of two or three would only scatter them: it gets summary.md's tables, one per
+    setting, without the plots' links."""
+    from unlearn_cli.report import report_markdown
+
+    if console.is_terminal:
+        for table in summary_tables(sections, console.width):
+            console.print(table)
+    else:
+        console.print(report_markdown(name, sections, {}, []), markup=False, highlight=False, emoji=False,
+                      soft_wrap=True, end="")
+
+
 def report(
     evaluations: Annotated[Optional[list[str]], typer.Argument(
         help="Evaluation manifests (paths or names); '-' reads them from stdin, one per line.",
@@ -119,8 +135,7 @@ def report(
     result = run_step(workspace(workspace_path), ReportOptions(
         evaluations=tuple(refs), every=every, name=name, force=force))
     stderr.print(f"[bold]report[/] {result.manifest_path.stem} → {result.folder}", highlight=False)
-    for table in summary_tables(result.sections, stderr.width):
-        stderr.print(table)
+    print_summary(stderr, result.sections, result.manifest_path.stem)
     if summary_format is SummaryFormat.md:
         sys.stdout.write(result.markdown)
         sys.stdout.flush()
