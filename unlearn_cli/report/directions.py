@@ -89,9 +89,10 @@ DIRECTIONS: dict[str, Direction] = {
     # Not evaluation metrics: the unlearned run's own cost, from its manifest (report/costs.py).
     "wall_seconds": Direction(LOWER, "s"),
     "device_seconds": Direction(LOWER, "s"),
-    "steps": Direction(NONE, "", note="information: optimiser steps of the unlearning run, a cost that "
-                                      "does not move with a shared machine's load (0 for a method "
-                                      "without a training loop, such as SSD's gradient passes)"),
+    # Steps do not move with a shared machine's load, as wall time does; not ranked, since a
+    # method without a training loop (SSD's gradient passes) records 0 whatever it cost.
+    "steps": Direction(NONE, "", note="information: optimiser steps of the unlearning run "
+                                      "(0 without a training loop)"),
 }
 
 UNKNOWN = Direction(NONE, "", note="direction not recorded by this version")

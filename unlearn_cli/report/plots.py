@@ -1,22 +1,23 @@
 """The report's figures (PNG, matplotlib without pyplot, so headless and thread-free):
 
 - per setting, every metric per method beside retrain, with error bars;
-- per setting with wall times and gaps, wall seconds (log) against avg_gap: the cost/quality
-  frontier;
+- per setting with wall times and gaps, the cost/quality frontier: avg_gap against wall
+  seconds (log), and against optimiser steps where the runs record them (wall time moves
+  with a shared machine's load, steps do not);
 - per manipulation, acc_corr and attack_success against the forget sets' known fraction, one
   line per method (the corrective paper's central figure);
 - per model with a hardest-samples forget set, FA per method beside retrain's on the random
   and hardest sets (NatMU's over-forgetting picture).
 
 Each figure is planned first (file name, size, a draw function) so the step knows every
-file it will write before writing any.
+file it will write before writing any. Sizes grow with the number of methods, so a dozen
+methods get bars as tall as two do (drawing.py).
 """
 
 from __future__ import annotations
 
 import math
 import re
-import textwrap
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,21 +25,43 @@ from pathlib import Path
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from unlearn_cli.artifacts import atomic_path
-from unlearn_cli.report.directions import direction_of
+from unlearn_cli.report.drawing import (
+    FONT,
+    RETRAIN_COLOR,
+    TITLE_FONT,
+    MethodStyle,
+    axis_label,
+    bar_panel,
+    bar_rows_height_in,
+    labels_width_in,
+    legend_beside,
+    legend_height_in,
+    legend_width_in,
+    std,
+    tick_label,
+    wrap,
+)
 from unlearn_cli.report.methods import ORIGINAL, RETRAIN
 from unlearn_cli.report.summary import Row, Section
 
 DPI = 100
 PANEL_COLUMNS = 4
-RETRAIN_COLOR = "black"
-ORIGINAL_COLOR = "0.65"
-PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
-           "tab:olive", "tab:cyan", "navy", "darkgoldenrod", "teal", "crimson", "slategray")
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+PANEL_WIDTH_IN = 2.8
+PANEL_FRAME_IN = 1.3  # a bar panel's title and wrapped axis label
+SUPTITLE_IN = 0.7
 CORRECTIVE_METRICS = ("acc_corr", "attack_success")
-FRONTIER_SIZE = (7.5, 5.0)
+LINE_PANEL_IN = (4.4, 4.2)  # a frontier or corrective panel
+COST_AXES = (("wall_seconds", "wall-clock seconds of the unlearning run (log scale)", "log"),
+             ("steps", "optimiser steps of the unlearning run", "symlog"))
+
+
+def _size(width: float, height: float) -> tuple[float, float]:
+    """Whole quarter inches: exact in binary, so the PNG is exactly the planned pixels
+    (matplotlib truncates width × dpi, and 11.93 × 100 is 1192.999…)."""
+    return math.ceil(width * 4) / 4, math.ceil(height * 4) / 4
 
 
 @dataclass(frozen=True)
@@ -57,118 +80,109 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower().replace("%", "pct")).strip("-")
 
 
-class _Colors:
-    """One colour (and, for lines and points, one marker) per method label across every
-    figure of a report, so coinciding lines stay tellable apart."""
-
-    def __init__(self, sections: list[Section]) -> None:
-        labels = sorted({row.label for s in sections for row in s.rows if row.method not in (RETRAIN, ORIGINAL)})
-        self._colors = {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
-        self._markers = {label: MARKERS[(i + 1) % len(MARKERS)] for i, label in enumerate(labels)}
-
-    def marker(self, row: Row) -> str:
-        return self._markers.get(row.label, MARKERS[0])
-
-    def __call__(self, row: Row) -> str:
-        if row.method == RETRAIN:
-            return RETRAIN_COLOR
-        if row.method == ORIGINAL:
-            return ORIGINAL_COLOR
-        return self._colors[row.label]
-
-
-def _axis_label(metric: str, width: int = 44) -> str:
-    """The metric, its unit and its direction, wrapped to fit beside a small panel."""
-    return textwrap.fill(direction_of(metric).axis_label(metric), width)
-
-
-def _wrap(text: str, inches: float, fontsize: float) -> str:
-    """Wrap a title to the figure's width (about 0.6 em per character), each line apart."""
-    width = max(20, int(inches * 72 / (0.6 * fontsize)))
-    return "\n".join(textwrap.fill(line, width) for line in text.splitlines())
-
-
-def _std(value: float) -> float:
-    return 0.0 if math.isnan(value) else value
-
-
-def _retrain_line(ax: Axes, section: Section, metric: str, horizontal: bool = True) -> None:
-    retrain = section.retrain
-    if retrain is not None and metric in retrain.cells:
-        mean = retrain.cells[metric].mean
-        (ax.axhline if horizontal else ax.axvline)(mean, color=RETRAIN_COLOR, linestyle="--", linewidth=1,
-                                                   label=f"retrain {mean:.3g}")
-
-
-def _bars(ax: Axes, section: Section, metric: str, colors: _Colors, title: str) -> None:
-    """One bar per method (mean, error bar = std over seeds), retrain's value as a line."""
-    labels = [row.label for row in section.rows]
-    for x, row in enumerate(section.rows):
-        cell = row.cells.get(metric)
-        if cell is None:
-            ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=7, color="0.4")
-            continue
-        ax.bar(x, cell.mean, yerr=_std(cell.std), color=colors(row), capsize=3, width=0.7,
-               edgecolor="black", linewidth=0.5)
-    _retrain_line(ax, section, metric)
-    ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=7)
-    ax.set_title(title, fontsize=9)
-    ax.set_ylabel(_axis_label(metric), fontsize=7)
-    ax.tick_params(axis="y", labelsize=7)
-    ax.set_xlabel("method", fontsize=7)
-
-
 def _plotted_metrics(section: Section) -> list[str]:
     return [m for m in section.metrics if any(m in row.cells for row in section.rows)]
 
 
-def _metrics_plot(index: int, section: Section, colors: _Colors, name: str) -> Plot:
+def _bar_legend_text(section: Section) -> str:
+    collapsed = "; hatched: collapsed (RA or TA far below retrain's)" if section.collapsed else ""
+    return f"mean ± std over seeds per method; dashed line: retrain{collapsed}"
+
+
+def _metrics_plot(index: int, section: Section, style: MethodStyle, name: str) -> Plot:
     metrics = _plotted_metrics(section)
+    order = [row.label for row in section.rows]
     cols = min(PANEL_COLUMNS, len(metrics))
     rows = math.ceil(len(metrics) / cols)
-    size = (3.4 * cols, 3.0 * rows + 0.7)
+    labels_in = labels_width_in([tick_label(section, label) for label in order])
+    size = _size(labels_in + PANEL_WIDTH_IN * cols, (bar_rows_height_in(len(order)) + PANEL_FRAME_IN) * rows + SUPTITLE_IN)
 
     def draw(fig: Figure) -> None:
-        axes = fig.subplots(rows, cols, squeeze=False)
-        for ax, metric in zip(axes.flat, metrics):
-            _bars(ax, section, metric, colors, metric)
+        axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
+        for i, (ax, metric) in enumerate(zip(axes.flat, metrics)):
+            bar_panel(ax, section, order, metric, style, metric, label_rows=i % cols == 0)
         for ax in list(axes.flat)[len(metrics):]:
             ax.set_visible(False)
-        fig.suptitle(_wrap(f"{section.setting.label}\nmean ± std over seeds per method; dashed line: retrain",
-                           size[0], 11), fontsize=11)
+        fig.suptitle(wrap(f"{section.setting.label}\n{_bar_legend_text(section)}", size[0], 10), fontsize=10)
 
     return Plot(name, size, draw, index)
 
 
-def _frontier_plot(index: int, section: Section, colors: _Colors, name: str) -> Plot | None:
-    points = [row for row in section.rows if "wall_seconds" in row.cells and "avg_gap" in row.cells]
-    if not points:
+def _cost_panel(ax: Axes, section: Section, points: list[Row], style: MethodStyle, cost: str, xlabel: str,
+                scale: str) -> None:
+    for row in points:
+        t, gap = row.cells[cost], row.cells["avg_gap"]
+        spread = std(t.std)
+        # A log axis cannot draw an error bar below zero: clip the lower arm.
+        low = min(spread, t.mean * 0.999) if scale == "log" else spread
+        ax.errorbar(t.mean, gap.mean, xerr=[[low], [spread]], yerr=std(gap.std), fmt=style.marker(row),
+                    color=style.color(row), capsize=3, markersize=8, label=tick_label(section, row.label))
+    retrain = section.retrain
+    if retrain is not None and cost in retrain.cells:
+        t = retrain.cells[cost].mean
+        ax.axvline(t, color=RETRAIN_COLOR, linestyle="--", linewidth=1, label="retrain")
+    if scale == "symlog":
+        ax.set_xscale("symlog", linthresh=1)  # 0 steps (no training loop) stays on the axis
+    else:
+        ax.set_xscale(scale)
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    # Plain numbers (2, 5, 10, 20), and no labels on the minor ticks, which would collide.
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(bottom=0)  # a gap's scale starts at 0 (= retrain's own numbers)
+    ax.set_xlabel(f"{xlabel}; lower = cheaper", fontsize=FONT + 1)
+    ax.set_title(cost, fontsize=TITLE_FONT)
+    ax.tick_params(labelsize=FONT)
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def _frontier_plot(index: int, section: Section, style: MethodStyle, name: str) -> Plot | None:
+    panels = []
+    for cost, xlabel, scale in COST_AXES:
+        points = [row for row in section.rows if cost in row.cells and "avg_gap" in row.cells]
+        # Steps all alike (or all 0) would put every point on one vertical line: no panel.
+        if points and (cost != "steps" or len({row.cells[cost].mean for row in points}) > 1):
+            panels.append((cost, xlabel, scale, points))
+    if not panels or panels[0][0] != "wall_seconds":
         return None
+    labels = {tick_label(section, row.label) for _, _, _, points in panels for row in points} | {"retrain"}
+    size = _size(LINE_PANEL_IN[0] * len(panels) + legend_width_in(sorted(labels)),
+                 max(LINE_PANEL_IN[1], legend_height_in(len(labels)) + SUPTITLE_IN) + SUPTITLE_IN)
 
     def draw(fig: Figure) -> None:
-        ax = fig.subplots()
-        for row in points:
-            t, gap = row.cells["wall_seconds"], row.cells["avg_gap"]
-            # A log axis cannot draw an error bar below zero: clip the lower arm.
-            low = min(_std(t.std), t.mean * 0.999)
-            ax.errorbar(t.mean, gap.mean, xerr=[[low], [_std(t.std)]], yerr=_std(gap.std), fmt=colors.marker(row),
-                        color=colors(row), capsize=3, markersize=7, label=row.label)
-        retrain = section.retrain
-        if retrain is not None and "wall_seconds" in retrain.cells:
-            t = retrain.cells["wall_seconds"].mean
-            ax.axvline(t, color=RETRAIN_COLOR, linestyle="--", linewidth=1, label=f"retrain {t:.3g} s")
-        ax.set_xscale("log")
-        ax.set_ylim(bottom=0)  # a gap's scale starts at 0 (= retrain's own numbers)
-        ax.set_xlabel("wall-clock seconds of the unlearning run (log scale; lower = cheaper)", fontsize=9)
-        ax.set_ylabel(_axis_label("avg_gap", 60), fontsize=9)
-        ax.set_title(_wrap(f"Cost vs. quality: {section.setting.label}", FRONTIER_SIZE[0], 10), fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+        for ax, (cost, xlabel, scale, points) in zip(axes, panels):
+            _cost_panel(ax, section, points, style, cost, xlabel, scale)
+        axes[0].set_ylabel(axis_label("avg_gap", 60), fontsize=FONT + 1)
+        legend_beside(fig, axes)
+        fig.suptitle(wrap(f"Cost vs. quality: {section.setting.label}\nmean ± std over seeds", size[0], 10),
+                     fontsize=10)
 
-    return Plot(name, FRONTIER_SIZE, draw, index)
+    return Plot(name, size, draw, index)
 
 
-def _corrective_plots(sections: list[Section], colors: _Colors, taken: set[str]) -> list[Plot]:
+def _corrective_lines(ax: Axes, members: list[Section], metric: str, style: MethodStyle) -> None:
+    lines: dict[str, list[tuple[float, float, float, Row]]] = defaultdict(list)
+    for section in members:
+        for row in section.rows:
+            if metric in row.cells:
+                cell = row.cells[metric]
+                lines[row.label].append((section.setting.known, cell.mean, std(cell.std), row))
+    for label, pts in lines.items():
+        row = pts[0][3]
+        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker=style.marker(row),
+                    capsize=3, color=style.color(row), label=label, alpha=0.85, markersize=5,
+                    linestyle="--" if row.method in (RETRAIN, ORIGINAL) else "-")
+    fractions = [section.setting.known for section in members]
+    ax.set_xticks(fractions, [f"{f:g}" for f in fractions])
+    ax.set_xlabel("known fraction of the manipulated rows\n(the forget set given to the unlearner)", fontsize=FONT + 1)
+    ax.set_ylabel(axis_label(metric, 50), fontsize=FONT + 1)
+    ax.set_title(metric, fontsize=TITLE_FONT + 1)
+    ax.tick_params(labelsize=FONT)
+    ax.grid(True, alpha=0.3)
+
+
+def _corrective_plots(sections: list[Section], style: MethodStyle, taken: set[str]) -> list[Plot]:
     """One figure per manipulation: x the forget sets' known fractions, one line per method
     (the corrective repo's logs/visualize.py plots acc_corr against the deletion fraction)."""
     families: dict[tuple, list[Section]] = defaultdict(list)
@@ -182,39 +196,25 @@ def _corrective_plots(sections: list[Section], colors: _Colors, taken: set[str])
             continue
         members = sorted(members, key=lambda s: s.setting.known)
         dataset, model, manipulation = family
+        labels = sorted({row.label for s in members for row in s.rows})
+        size = _size(LINE_PANEL_IN[0] * len(metrics) + legend_width_in(labels),
+                     max(LINE_PANEL_IN[1], legend_height_in(len(labels)) + SUPTITLE_IN) + SUPTITLE_IN)
 
         def draw(fig: Figure, members: list[Section] = members, metrics: list[str] = metrics,
-                 title: str = f"{dataset} · {model} · {manipulation}") -> None:
+                 title: str = f"{dataset} · {model} · {manipulation}", width: float = size[0]) -> None:
             axes = fig.subplots(1, len(metrics), squeeze=False)[0]
-            fractions = [section.setting.known for section in members]
             for ax, metric in zip(axes, metrics):
-                lines: dict[str, list[tuple[float, float, float, Row]]] = defaultdict(list)
-                for section in members:
-                    for row in section.rows:
-                        if metric in row.cells:
-                            cell = row.cells[metric]
-                            lines[row.label].append((section.setting.known, cell.mean, _std(cell.std), row))
-                for label, pts in lines.items():
-                    row = pts[0][3]
-                    ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts],
-                                marker=colors.marker(row), capsize=3, color=colors(row), label=label, alpha=0.85,
-                                linestyle="--" if row.method in (RETRAIN, ORIGINAL) else "-")
-                ax.set_xticks(fractions, [f"{f:g}" for f in fractions])
-                ax.set_xlabel("known fraction of the manipulated rows (the forget set given to the unlearner)",
-                              fontsize=8)
-                ax.set_ylabel(_axis_label(metric, 60), fontsize=8)
-                ax.set_title(metric, fontsize=10)
-                ax.grid(True, alpha=0.3)
-                ax.legend(fontsize=7, loc="best")
-            fig.suptitle(_wrap(f"Corrective unlearning: {title}\nmean ± std over seeds", fig.get_figwidth(), 10),
+                _corrective_lines(ax, members, metric, style)
+            legend_beside(fig, axes)
+            fig.suptitle(wrap(f"Corrective unlearning: {title}\nmean ± std over seeds per method", width, 10),
                          fontsize=10)
 
         name = _unique(f"corrective-{slug(f'{dataset}-{model}-{manipulation}')}.png", taken)
-        plots.append(Plot(name, (6.0 * len(metrics), 4.6), draw, None))
+        plots.append(Plot(name, size, draw, None))
     return plots
 
 
-def _overforgetting_plots(sections: list[Section], colors: _Colors, taken: set[str]) -> list[Plot]:
+def _overforgetting_plots(sections: list[Section], style: MethodStyle, taken: set[str]) -> list[Plot]:
     groups: dict[tuple, list[Section]] = defaultdict(list)
     for section in sections:
         s = section.setting
@@ -228,19 +228,30 @@ def _overforgetting_plots(sections: list[Section], colors: _Colors, taken: set[s
         panels = sorted(has_fa, key=lambda s: (s.setting.forget_family != "random", s.setting.forget))
         known_text = "" if known is None else f"known={known:g}"
         context = " · ".join(p for p in (dataset, model, manipulation, known_text) if p)
+        # Every panel lists the same methods in the same order, so one label column serves all.
+        first = {}
+        for section in panels:
+            for row in section.rows:
+                first.setdefault(row.label, (section, row))
+        order = list(first)
+        labels_in = labels_width_in([tick_label(section, label) for label, (section, _) in first.items()])
+        size = _size(labels_in + (PANEL_WIDTH_IN + 0.6) * len(panels),
+                     bar_rows_height_in(len(order)) + PANEL_FRAME_IN + SUPTITLE_IN)
 
-        def draw(fig: Figure, panels: list[Section] = panels, context: str = context) -> None:
-            axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
-            for ax, section in zip(axes, panels):
+        def draw(fig: Figure, panels: list[Section] = panels, context: str = context, order: list[str] = order,
+                 width: float = size[0]) -> None:
+            axes = fig.subplots(1, len(panels), squeeze=False, sharex=True, sharey=True)[0]
+            for i, (ax, section) in enumerate(zip(axes, panels)):
                 retrain = section.retrain
-                value = f" (retrain FA {retrain.cells['FA'].mean:.1f} %)" if retrain and "FA" in retrain.cells else ""
-                _bars(ax, section, "FA", colors, f"forget {section.setting.forget}{value}")
-            fig.suptitle(_wrap(f"Over-forgetting: FA per method beside retrain's ({context})\n"
-                               "mean ± std over seeds; below the dashed line = forgot more than retraining",
-                               fig.get_figwidth(), 10), fontsize=10)
+                value = f"\n(retrain FA {retrain.cells['FA'].mean:.1f} %)" if retrain and "FA" in retrain.cells else ""
+                bar_panel(ax, section, order, "FA", style, f"forget {section.setting.forget}{value}", label_rows=i == 0)
+            collapsed = any(section.collapsed for section in panels)
+            fig.suptitle(wrap(f"Over-forgetting: FA per method beside retrain's ({context})\n"
+                              "mean ± std over seeds; left of the dashed line = forgot more than retraining"
+                              + ("; hatched: collapsed" if collapsed else ""), width, 10), fontsize=10)
 
         name = _unique(f"overforgetting-{slug(context)}.png", taken)
-        plots.append(Plot(name, (4.4 * len(panels), 4.4), draw, None))
+        plots.append(Plot(name, size, draw, None))
     return plots
 
 
@@ -254,18 +265,18 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def plan_plots(sections: list[Section]) -> list[Plot]:
-    colors = _Colors(sections)
+    style = MethodStyle(sections)
     taken: set[str] = set()
     plots: list[Plot] = []
     for index, section in enumerate(sections):
         base = slug(section.setting.label)
         if _plotted_metrics(section):
-            plots.append(_metrics_plot(index, section, colors, _unique(f"metrics-{base}.png", taken)))
-        frontier = _frontier_plot(index, section, colors, f"frontier-{base}.png")
+            plots.append(_metrics_plot(index, section, style, _unique(f"metrics-{base}.png", taken)))
+        frontier = _frontier_plot(index, section, style, f"frontier-{base}.png")
         if frontier is not None:
             plots.append(Plot(_unique(frontier.filename, taken), frontier.size_in, frontier.draw, index))
-    plots += _corrective_plots(sections, colors, taken)
-    plots += _overforgetting_plots(sections, colors, taken)
+    plots += _corrective_plots(sections, style, taken)
+    plots += _overforgetting_plots(sections, style, taken)
     return plots
 
 
