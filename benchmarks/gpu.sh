@@ -14,6 +14,11 @@
 #                    CIFAR-10 with ResNet-18 (wall seconds)
 #   natmu.json       benchmarks/recipe_run.py: the full `natmu` recipe (ResNet-18, 100
 #                    epochs, batch 128) on a full-size synthetic CIFAR-10: wall seconds, images/s
+#   fidelity.json    (only with --natmu-repo or NATMU_REPO: a clone of ZhengbaoHe/NatMU carried
+#                    to the machine, e.g. in an ignored folder named in the device call's carry)
+#                    benchmarks/fidelity.py: NatMU's scripts and ours from the same ResNet-18 on a
+#                    full-size learnable synthetic CIFAR-100, one seed, FA/RA/TA/MIA/avg_gap per side;
+#                    it needs most of a device call on its own: bash benchmarks/gpu.sh --stages fidelity
 #   methods.json     benchmarks/methods.py: every registered method on a ResNet-18 pretrained
 #                    on the full-size synthetic CIFAR-10 (natmu recipe cut to
 #                    --methods-pretrain-epochs epochs, so its retrain, the RTE reference, is as
@@ -33,12 +38,14 @@ set -u -o pipefail
 usage() {
   cat <<'EOF'
 usage: bash benchmarks/gpu.sh [--device cuda|cpu] [--smoke] [--budget SECONDS] [--stages "a b"]
-                              [--methods-pretrain-epochs N]
+                              [--methods-pretrain-epochs N] [--natmu-repo PATH]
   --device   where to run (default cuda; cpu for the smoke test)
   --smoke    tiny sizes: checks that every stage runs, in seconds (no meaningful figures)
   --budget   seconds for all stages together (default 450: a device call may run 8 minutes)
-  --stages   which of: throughput evaluate natmu methods (default all four, in that order)
+  --stages   which of: throughput evaluate natmu methods fidelity (default: the first four, in
+             that order, and fidelity last when a NatMU clone is given)
   --methods-pretrain-epochs  epochs of the methods stage's model and retrain (default 10)
+  --natmu-repo  a local clone of ZhengbaoHe/NatMU for the fidelity stage (default: $NATMU_REPO)
 Writes env.json, <stage>.json, summary.json and gpu.log to $OUT.
 EOF
 }
@@ -46,10 +53,12 @@ EOF
 DEVICE=cuda
 SMOKE=0
 BUDGET=450
-STAGES="throughput evaluate natmu methods"
+STAGES=""
 METHODS_EPOCHS=10
+NATMU="${NATMU_REPO:-}"
 while [ $# -gt 0 ]; do
   case "$1" in
+    --natmu-repo) NATMU="${2:?--natmu-repo needs a value}"; shift 2 ;;
     --device) DEVICE="${2:?--device needs a value}"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
     --budget) BUDGET="${2:?--budget needs a value}"; shift 2 ;;
@@ -67,8 +76,15 @@ mkdir -p "$OUT" || fail "cannot create OUT=$OUT"
 [ -w "$OUT" ] || fail "OUT=$OUT is not writable"
 case "$BUDGET" in ''|*[!0-9]*) fail "--budget must be a whole number of seconds (got '$BUDGET')" ;; esac
 case "$METHODS_EPOCHS" in ''|*[!0-9]*|0) fail "--methods-pretrain-epochs must be a positive whole number (got '$METHODS_EPOCHS')" ;; esac
+if [ -z "$STAGES" ]; then
+  STAGES="throughput evaluate natmu methods"
+  [ -z "$NATMU" ] || STAGES="$STAGES fidelity"
+fi
 for stage in $STAGES; do
-  case "$stage" in throughput|evaluate|natmu|methods) ;; *) fail "unknown stage '$stage' (valid: throughput evaluate natmu methods)" ;; esac
+  case "$stage" in throughput|evaluate|natmu|methods|fidelity) ;; *) fail "unknown stage '$stage' (valid: throughput evaluate natmu methods fidelity)" ;; esac
+  if [ "$stage" = fidelity ]; then
+    [ -f "$NATMU/sample-wise/natmu.py" ] || fail "the fidelity stage needs a NatMU clone: --natmu-repo PATH (got '$NATMU')"
+  fi
 done
 case "$DEVICE" in cuda|cuda:*|cpu) ;; *) fail "--device must be cuda, cuda:N or cpu (got '$DEVICE')" ;; esac
 
@@ -170,6 +186,7 @@ if [ "$SMOKE" = 1 ]; then
   EVALUATE_ARGS=(--width 0.0625 --train-size 500 --test-size 100)
   NATMU_ARGS=(--width 0.0625 --epochs 1 --train-size 500 --test-size 100)
   METHODS_ARGS=(--model resnet18 --width 0.0625 --pretrain-epochs 1 --epochs 1 --train-size 500 --test-size 100)
+  FIDELITY_ARGS=(--train-size 1000 --test-size 100 --epochs 1 --unlearn-epochs 1 --seeds 0 --methods random_label)
 else
   # Full width; batch 512 (the `fast` recipe's CIFAR batch) on both sides; enough timed
   # steps to cover several of the reference's epochs of worker start-up.
@@ -178,6 +195,7 @@ else
   NATMU_ARGS=(--width 1.0 --train-size 50000 --test-size 10000)
   METHODS_ARGS=(--model resnet18 --width 1.0 --pretrain-epochs "$METHODS_EPOCHS" --train-size 50000 --test-size 10000
                 --no-compile)
+  FIDELITY_ARGS=(--train-size 50000 --test-size 10000 --epochs "$METHODS_EPOCHS" --seeds 0)
 fi
 
 # Shares of the budget: each stage gets at most its share of the whole, and never more than
@@ -193,6 +211,9 @@ for stage in $STAGES; do
     methods)    run_stage methods 100 "$OUT/methods.json" \
                   "$PYTHON" -m benchmarks.methods --device "$DEVICE" --dataset cifar10 --recipe natmu --no-evaluate \
                   "${METHODS_ARGS[@]}" --json ;;
+    fidelity)   run_stage fidelity 100 "$OUT/fidelity.json" \
+                  "$PYTHON" -m benchmarks.fidelity --device "$DEVICE" --natmu-repo "$NATMU" \
+                  --workdir "${TMPDIR:-/tmp}/unlearn-fidelity" "${FIDELITY_ARGS[@]}" --json ;;
   esac
 done
 

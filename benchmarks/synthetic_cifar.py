@@ -8,7 +8,9 @@ bytes through `_codecs.encode`, which the toolkit's safe unpickler rightly refus
 torchvision looks keys up as str. (tests/fixtures/formats.py writes the byte-exact
 Python-2 form for the reader tests.) Pixels are seeded noise: throughput does not depend on what the images show, only
 on their count and shape. `write_learnable_cifar10` writes images a model can learn (class
-patterns under noise), for accuracy comparisons.
+patterns under noise), for accuracy comparisons; `write_learnable_cifar100` the same in the
+CIFAR-100 layout (`cifar-100-python/` with `train`, `test`, `meta`), keyed by bytes as the
+official files are, since reference code such as NatMU's reads `dict[b'data']`.
 """
 
 from __future__ import annotations
@@ -110,5 +112,39 @@ def _write(root: Path, train_rows: np.ndarray, train_labels: np.ndarray, test_ro
         "num_cases_per_batch": int(len(chunks[0])),
         "label_names": list(LABEL_NAMES),
         "num_vis": _ROW,
+    })
+    return folder
+
+
+CIFAR100_FOLDER = "cifar-100-python"
+_COARSE_OF = 5  # fine classes per superclass, as CIFAR-100's 100 fine / 20 coarse
+
+
+def write_learnable_cifar100(root: Path, train_size: int, test_size: int, seed: int = 0,
+                             signal: float = 48.0, noise: float = 64.0) -> Path:
+    """A learnable synthetic CIFAR-100 (100 class patterns under noise, as
+    `write_learnable_cifar10`), written as `root/cifar-100-python/{train,test,meta}`: pickled
+    dicts with bytes keys (`b"data"`, `b"fine_labels"`, `b"coarse_labels"`), fine class c in
+    superclass c // 5. Returns that folder."""
+    _check_sizes(train_size, test_size)
+    classes = 100
+    rng = np.random.default_rng(seed)
+    coarse = rng.normal(0.0, 1.0, size=(classes, 3, 4, 4))
+    templates = np.clip(np.repeat(np.repeat(coarse, 8, axis=2), 8, axis=3), -2.0, 2.0) / 2.0
+    folder = Path(root) / CIFAR100_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, size in (("train", train_size), ("test", test_size)):
+        labels = np.arange(size) % classes
+        rng.shuffle(labels)
+        _dump(folder / split, {
+            b"batch_label": f"{'training' if split == 'train' else 'testing'} batch 1 of 1".encode(),
+            b"fine_labels": [int(v) for v in labels],
+            b"coarse_labels": [int(v) // _COARSE_OF for v in labels],
+            b"data": _learnable_rows(rng, labels, templates, signal, noise),
+            b"filenames": [f"synthetic_{i:06d}.png".encode() for i in range(size)],
+        })
+    _dump(folder / "meta", {
+        b"fine_label_names": [f"fine{c:03d}".encode() for c in range(classes)],
+        b"coarse_label_names": [f"coarse{c:02d}".encode() for c in range(classes // _COARSE_OF)],
     })
     return folder
