@@ -70,11 +70,11 @@ class EvalBenchConfig:
 def _model_artifact(ws: Workspace, config: EvalBenchConfig) -> None:
     """A model manifest and weights as pretrain writes them, with seeded random weights."""
     from unlearn_cli.data.prepared import DatasetInfo
-    from unlearn_cli.steps.common import ModelRecipe
+    from unlearn_cli.models.architecture import Architecture
 
     dataset = ws.read("dataset", "cifar10")
     info = DatasetInfo.from_manifest(dataset)
-    arch = ModelRecipe(config.model, config.width, info.channels, info.image_size, info.num_classes)
+    arch = Architecture(config.model, config.width, info.channels, info.image_size, info.num_classes)
     torch.manual_seed(config.seed)
     model = arch.build()
     path = ws.ckpt_path(MODEL_NAME)

@@ -8,7 +8,8 @@ import torch
 
 from tests.data_loader.helpers import make_split
 from unlearn_cli.data.augment import AugmentSpec
-from unlearn_cli.data.loader import Batch, BatchLoader, DeviceSplit, Trigger
+from unlearn_cli.data.loader import Batch, BatchLoader, DeviceSplit
+from unlearn_cli.data.trigger import Trigger
 from unlearn_cli.errors import DataError, InputError
 
 MEAN = [0.0, 0.0, 0.0]

@@ -130,9 +130,9 @@ def test_a_model_without_a_linear_head_is_refused(model):
 def test_boundary_expand_on_a_model_without_a_linear_head_from_the_cli(digits_cli, monkeypatch):
     """Refused on the architecture alone, before any data is loaded."""
     import unlearn_cli.steps.unlearn as step
-    from unlearn_cli.steps.common import ModelRecipe
+    from unlearn_cli.models.architecture import Architecture
 
-    real_build = ModelRecipe.build
+    real_build = Architecture.build
 
     def odd_head(self):
         model = real_build(self)
@@ -142,7 +142,7 @@ def test_boundary_expand_on_a_model_without_a_linear_head_from_the_cli(digits_cl
     def no_data(*args, **kwargs):
         raise AssertionError("the data was loaded before the check")
 
-    monkeypatch.setattr(ModelRecipe, "build", odd_head)
+    monkeypatch.setattr(Architecture, "build", odd_head)
     monkeypatch.setattr(step, "load_split", no_data)
     before = artifacts_of(digits_cli.workspace)
     assert_one_line_error(digits_cli("unlearn", "--method", "boundary_expand", "--forget", "f10", "--device", "cpu"),

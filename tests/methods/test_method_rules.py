@@ -18,6 +18,7 @@ from unlearn_cli.methods.losses import distill_kl, soft_targets
 from unlearn_cli.methods.random_label import random_wrong_labels
 from unlearn_cli.methods.scrub import lr_factor, scrub_kl
 from unlearn_cli.methods.training import GenericOptions
+from unlearn_cli.train.loop import run_length
 from unlearn_cli.train.sources import Paired, Phased
 
 
@@ -213,7 +214,7 @@ def test_scrub_runs_max_passes_only_while_epoch_le_msteps(mws, fit_spy):
         assert phases.count("max") == expected_max and phases[-1] == "min"
         for b in source.epoch(epoch):
             assert set(b.batch.index.tolist()) <= (forget if b.phase == "max" else retain)
-    assert manifest.summary["steps"] == source.total_steps(4)
+    assert manifest.summary["steps"] == run_length(source, epochs=4, steps=None)
     schedule = fit_spy["kwargs"]["schedule"]
-    steps_before_epoch_3 = source.total_steps(3)
+    steps_before_epoch_3 = run_length(source, epochs=3, steps=None)
     assert schedule(steps_before_epoch_3 - 1) == 1.0 and schedule(steps_before_epoch_3) == pytest.approx(0.1)

@@ -19,8 +19,9 @@ from tests.conftest import assert_one_line_error
 from tests.steps.pipeline import copy_workspace, prepared, pretrained
 from unlearn_cli.artifacts import Workspace
 from unlearn_cli.data.augment import AugmentSpec, normalize
-from unlearn_cli.data.loader import BatchLoader, DeviceSplit, Trigger
+from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.prepared import load_split
+from unlearn_cli.data.trigger import Trigger
 from unlearn_cli.errors import InputError
 from unlearn_cli.methods import METHODS
 from unlearn_cli.methods.common import reinit_head
@@ -37,10 +38,9 @@ from unlearn_cli.methods.natmu import (
 )
 from unlearn_cli.methods.training import GenericOptions
 from unlearn_cli.params import resolve_params
-from unlearn_cli.steps.common import load_weights
+from unlearn_cli.steps.common import load_weights, training_view
 from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
 from unlearn_cli.steps.unlearn import UnlearnOptions, unlearn
-from unlearn_cli.steps.views import training_view
 from unlearn_cli.train.device import SpeedSwitches
 from unlearn_cli.train.inference import predict_logits
 from unlearn_cli.train.schedules import ScheduleSpec, build_schedule

@@ -97,7 +97,7 @@ def test_clean_saliency_batches_are_the_unaugmented_forget_rows_in_order(cifar10
 
 
 def _forget_mask(ws, name):
-    from unlearn_cli.steps.views import training_view
+    from unlearn_cli.steps.common import training_view
 
     dataset = ws.read("dataset", "cifar10")
     return training_view(ws, ws.read("forget-set", name), dataset.summary["train_size"]).forget

@@ -24,6 +24,9 @@ class ToySource:
     def __len__(self):
         return self.batches
 
+    def steps_in(self, epoch):
+        return self.batches
+
     def epoch(self, epoch):
         g = torch.Generator().manual_seed(1000 + epoch)
         for _ in range(self.batches):

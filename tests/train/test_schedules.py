@@ -12,6 +12,16 @@ from unlearn_cli.train.schedules import ScheduleSpec, build_schedule
 # Our schedule(k) must be the factor optimiser step k actually trained with.
 
 
+class _Epochs:
+    """A batch source of `n` batches per epoch (only its length matters here)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def steps_in(self, epoch: int) -> int:
+        return self.n
+
+
 def _natmu_lr_lambda_step(x, warmup_epoch, epoch, lr_min=0.0, max_lr=0.1, loader_length=0):
     # NatMU sample-wise/utils/lr_scheduler.py:lr_lambda_step (constant_epoch unused there)
     total_steps = epoch * loader_length
@@ -59,7 +69,7 @@ def _factors_used(make_scheduler, peak_lr: float, steps: int) -> list[float]:
 @pytest.mark.parametrize(("epochs", "steps_per_epoch"), [(10, 10), (7, 13)])
 def test_natmu_step_equals_lr_lambda_step_at_every_step(epochs: int, steps_per_epoch: int) -> None:
     recipe = resolve_recipe("natmu", "cifar10", "vgg16").with_overrides(epochs=epochs)
-    total = recipe.total_steps(steps_per_epoch)
+    total = recipe.total_steps(_Epochs(steps_per_epoch))
     ours = build_schedule(recipe.schedule, total, steps_per_epoch)
 
     def reference(x: int) -> float:
@@ -91,7 +101,7 @@ def test_natmu_step_pinned_on_the_paper_run() -> None:
 @pytest.mark.parametrize("steps", [100, 150, 4000])
 def test_corrective_linear_equals_linear_lr_at_every_step(steps: int) -> None:
     recipe = resolve_recipe("corrective", "cifar10", "resnet9").with_overrides(steps=steps)
-    ours = build_schedule(recipe.schedule, recipe.total_steps(1))
+    ours = build_schedule(recipe.schedule, recipe.total_steps(_Epochs(1)))
     # As methods.py builds it: T = iterations × 1.25, warm-up = iterations // 100.
     used = _factors_used(lambda opt: _CorrectiveLinearLR(opt, T=steps * 1.25, warmup_epochs=steps // 100),
                          0.025, steps)
@@ -128,8 +138,8 @@ def test_natmu_batch_on_tinyimagenet():
 def test_every_recipe_resolves_and_overrides(name):
     recipe = resolve_recipe(name, "cifar10", "resnet18").with_overrides(lr=0.01, epochs=3, batch_size=7)
     assert recipe.optimizer.lr == 0.01 and recipe.epochs == 3 and recipe.steps is None and recipe.batch_size == 7
-    assert recipe.total_steps(5) == 15
-    f = build_schedule(recipe.schedule, recipe.total_steps(5), 5)
+    assert recipe.total_steps(_Epochs(5)) == 15
+    f = build_schedule(recipe.schedule, recipe.total_steps(_Epochs(5)), 5)
     assert all(0 <= f(s) <= 1.0 + 1e-9 for s in range(15))
 
 

@@ -36,33 +36,12 @@ from unlearn_cli.data.augment import (
 from unlearn_cli.data.augment import (
     augment as augment_batch,
 )
+from unlearn_cli.data.trigger import Trigger
 from unlearn_cli.errors import DataError, InputError
 
 logger = logging.getLogger(__name__)
 
 ArrayLike = Tensor | np.ndarray
-
-
-@dataclass(frozen=True)
-class Trigger:
-    """A BadNet trigger: a `patch_size`² square of `value` in the bottom-right corner."""
-
-    patch_size: int = 3
-    value: float = 255.0  # uint8 pixel units: applied before normalisation
-
-    def __post_init__(self) -> None:
-        if isinstance(self.patch_size, bool) or not isinstance(self.patch_size, int):
-            raise InputError(f"trigger patch size {self.patch_size!r} is not an integer")
-        if self.patch_size < 1:
-            raise InputError(
-                f"trigger patch size {self.patch_size} is not positive",
-                hint="use a patch of at least 1 pixel, e.g. --patch-size 3",
-            )
-        if not 0.0 <= float(self.value) <= 255.0:
-            raise InputError(
-                f"trigger value {self.value} is outside the pixel range 0..255",
-                hint="the value is in uint8 pixel units; 255 is the maximum (white)",
-            )
 
 
 @dataclass(frozen=True)
@@ -379,6 +358,10 @@ class BatchLoader:
         if self.drop_last:
             return self.num_rows // self.batch_size
         return math.ceil(self.num_rows / self.batch_size)
+
+    def steps_in(self, epoch: int) -> int:
+        """Batches of epoch `epoch`: the same for every epoch."""
+        return len(self)
 
     def epoch(self, epoch: int) -> Iterator[Batch]:
         """The batches of `epoch`, a pure function of (seed, epoch)."""

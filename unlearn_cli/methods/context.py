@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,18 +23,16 @@ from unlearn_cli.data.augment import AugmentSpec
 from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo
 from unlearn_cli.errors import TrainingError
+from unlearn_cli.forget.view import TrainingView
+from unlearn_cli.models.architecture import Architecture
 from unlearn_cli.train import distributed
 from unlearn_cli.train.checkpoint import Checkpointer
 from unlearn_cli.train.device import SpeedSwitches
+from unlearn_cli.train.inference import eval_loader
 from unlearn_cli.train.loop import FrozenMask, LoopConfig, Objective, StepCallback, TrainResult, train
 from unlearn_cli.train.optim import build_optimizer
 from unlearn_cli.train.recipes import Recipe
 from unlearn_cli.train.schedules import Schedule, build_schedule
-from unlearn_cli.train.sources import steps_per_epoch
-
-if TYPE_CHECKING:  # the step builds these; a method only reads them
-    from unlearn_cli.steps.common import ModelRecipe
-    from unlearn_cli.steps.views import TrainingView
 
 
 def derive_seed(seed: int, purpose: str) -> int:
@@ -52,21 +50,12 @@ class Training:
     recipe: Recipe
     augment: bool
 
-    def total_steps(self, source: Any) -> int:
-        """Steps of a run over `source`: the recipe's steps, or its epochs of the source
-        (whose epochs may differ in length, e.g. SCRUB's passes)."""
-        if self.recipe.steps is not None:
-            return self.recipe.steps
-        steps_in = getattr(source, "steps_in", None)
-        if callable(steps_in):
-            return sum(steps_in(e) for e in range(self.recipe.epochs))
-        return self.recipe.epochs * len(source)
 
 
 @dataclass
 class UnlearnContext:
     model: nn.Module  # the pretrained model, on the device; the method may change it in place
-    arch: ModelRecipe
+    arch: Architecture
     info: DatasetInfo
     view: TrainingView
     train_split: DeviceSplit
@@ -131,26 +120,21 @@ class UnlearnContext:
             batch_size = self.training.recipe.batch_size
         if drop_last is None:
             drop_last = self.training is not None and self.training.recipe.drop_last and len(rows) >= batch_size
-        view = self.view
         return BatchLoader(
             self.train_split, batch_size=batch_size, mean=self.info.mean, std=self.info.std,
-            indices=rows, labels=view.train_label if labels is None else labels,
-            poisoned=view.poisoned if view.trigger else None, trigger=view.trigger,
+            indices=rows, **self.view.loader_fields(labels),
             augment=self.augment_spec(augment), shuffle=shuffle, drop_last=drop_last,
             seed=derive_seed(self.seed, purpose), rank=self.dist.rank, world_size=self.dist.world_size,
             channels_last=self.switches.channels_last,
         )
 
     def eval_loader(self, rows: np.ndarray, *, labels: np.ndarray | None = None,
-                    batch_size: int = 256) -> BatchLoader:
-        """Every row of `rows` once, in order, un-augmented (passes without training)."""
-        view = self.view
-        return BatchLoader(
-            self.train_split, batch_size=batch_size, mean=self.info.mean, std=self.info.std,
-            indices=rows, labels=view.train_label if labels is None else labels,
-            poisoned=view.poisoned if view.trigger else None, trigger=view.trigger,
-            augment=None, shuffle=False, channels_last=self.switches.channels_last,
-        )
+                    batch_size: int | None = None) -> BatchLoader:
+        """Every row of `rows` once, in order, un-augmented (passes without training), in
+        batches sized to the device unless `batch_size` is given."""
+        return eval_loader(self.train_split, self.info.mean, self.info.std, rows=rows,
+                           **self.view.loader_fields(labels), batch_size=batch_size,
+                           channels_last=self.switches.channels_last)
 
     # ---- the models ----------------------------------------------------------------------
 
@@ -198,9 +182,9 @@ class UnlearnContext:
         recipe = self.training.recipe
         params = list(parameters) if parameters is not None else [p for p in model.parameters() if p.requires_grad]
         optimizer = build_optimizer(recipe.optimizer, params)
-        total = total_steps if total_steps is not None else self.training.total_steps(source)
+        total = total_steps if total_steps is not None else recipe.total_steps(source)
         if schedule is None:
-            schedule = build_schedule(recipe.schedule, total, steps_per_epoch(source))
+            schedule = build_schedule(recipe.schedule, total, source.steps_in(0))
         runner = model
         if self.dist.enabled:
             runner = distributed.wrap_model(model, self.device, channels_last=self.switches.channels_last)

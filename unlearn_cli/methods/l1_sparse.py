@@ -52,7 +52,7 @@ def l1_objective(alpha: float, steps_per_epoch: int, epochs: int):
 )
 def l1_sparse(ctx: UnlearnContext, params: L1SparseParams) -> Unlearned:
     loader = ctx.loader(ctx.retain_rows, purpose="retain")
-    total = ctx.training.total_steps(loader)
+    total = ctx.training.recipe.total_steps(loader)
     epochs = math.ceil(total / len(loader))
     ctx.fit(ctx.model, loader, l1_objective(params.alpha, len(loader), epochs))
     return Unlearned(ctx.model)

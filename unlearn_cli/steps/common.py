@@ -2,48 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from unlearn_cli.artifacts import Manifest, Workspace, load_tensors
+from unlearn_cli.artifacts import Manifest, Workspace, load_table, load_tensors
 from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.normalization import normalization_from_config
 from unlearn_cli.data.prepared import DatasetInfo
 from unlearn_cli.errors import ArtifactError
-from unlearn_cli.models import build_model
-from unlearn_cli.steps.views import TrainingView
+from unlearn_cli.forget.view import TrainingView
+from unlearn_cli.models.architecture import Architecture
 from unlearn_cli.train.inference import eval_loader
-
-
-@dataclass(frozen=True)
-class ModelRecipe:
-    """How to rebuild a model's architecture from its manifest."""
-
-    architecture: str
-    width: float
-    channels: int
-    image_size: int
-    num_classes: int
-
-    def build(self) -> nn.Module:
-        return build_model(self.architecture, channels=self.channels, image_size=self.image_size,
-                           num_classes=self.num_classes, width=self.width)
-
-    @classmethod
-    def from_manifest(cls, manifest: Manifest) -> ModelRecipe:
-        try:
-            arch = manifest.config["architecture"]
-            return cls(arch["name"], float(arch["width"]), int(arch["channels"]),
-                       int(arch["image_size"]), int(arch["num_classes"]))
-        except (KeyError, TypeError, ValueError) as error:
-            raise ArtifactError(f"{manifest.source}: no model architecture recorded ({error})",
-                                hint="re-create the model with this version of unlearn") from None
-
-    def to_config(self) -> dict:
-        return {"name": self.architecture, "width": self.width, "channels": self.channels,
-                "image_size": self.image_size, "num_classes": self.num_classes}
 
 
 def dataset_of(ws: Workspace, manifest: Manifest) -> Manifest:
@@ -72,7 +41,7 @@ def model_info(ws: Workspace, run: Manifest, info: DatasetInfo) -> DatasetInfo:
 
 def load_weights(ws: Workspace, manifest: Manifest, device: torch.device, role: str = "weights") -> nn.Module:
     """Rebuild the architecture and load weights from safetensors (never pickle)."""
-    model = ModelRecipe.from_manifest(manifest).build()
+    model = Architecture.from_config(manifest.config, str(manifest.source)).build()
     state = load_tensors(ws.abs(manifest.file(role).path))
     try:
         model.load_state_dict(state)
@@ -82,13 +51,12 @@ def load_weights(ws: Workspace, manifest: Manifest, device: torch.device, role: 
     return model.to(device)
 
 
-def dataset_info(manifest: Manifest) -> DatasetInfo:
-    return DatasetInfo.from_manifest(manifest)
-
-
 def view_loader(split: DeviceSplit, info: DatasetInfo, view: TrainingView | None = None) -> BatchLoader:
     """An evaluation loader over a split; with a training view, its labels and triggers."""
-    if view is None:
-        return eval_loader(split, info.mean, info.std)
-    return eval_loader(split, info.mean, info.std, labels=view.train_label,
-                       poisoned=view.poisoned if view.trigger else None, trigger=view.trigger)
+    return eval_loader(split, info.mean, info.std, **(view.loader_fields() if view is not None else {}))
+
+
+def training_view(ws: Workspace, manifest: Manifest, train_size: int) -> TrainingView:
+    """The training view a forget-set manifest's table defines (`forget/view.py`)."""
+    path = ws.abs(manifest.file("index").path)
+    return TrainingView.from_table(load_table(path), manifest.config.get("manipulation"), train_size, str(path))

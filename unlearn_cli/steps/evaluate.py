@@ -21,9 +21,9 @@ from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, PreparedSplit, load_split
 from unlearn_cli.errors import ArtifactError, InputError
 from unlearn_cli.forget.kinds import FINE_KEY
+from unlearn_cli.forget.view import TrainingView
 from unlearn_cli.metrics import EvalContext, Manipulation, Outputs, compute_metrics, per_sample_table
-from unlearn_cli.steps.common import dataset_of, load_weights, model_info, view_loader
-from unlearn_cli.steps.views import TrainingView, training_view
+from unlearn_cli.steps.common import dataset_of, load_weights, model_info, training_view, view_loader
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
 from unlearn_cli.train.inference import eval_loader, predict_logits
 

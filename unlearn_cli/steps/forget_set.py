@@ -36,8 +36,8 @@ from unlearn_cli.forget import (
 from unlearn_cli.forget.base import selection_tag
 from unlearn_cli.forget.kinds import FINE_KEY
 from unlearn_cli.forget.table import indices_to_mask
-from unlearn_cli.steps.common import dataset_of, load_weights, model_info, view_loader
-from unlearn_cli.steps.views import TrainingView, training_view
+from unlearn_cli.forget.view import TrainingView
+from unlearn_cli.steps.common import dataset_of, load_weights, model_info, training_view, view_loader
 from unlearn_cli.train.device import resolve_device
 from unlearn_cli.train.inference import predict_logits
 

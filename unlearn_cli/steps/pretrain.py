@@ -19,9 +19,10 @@ from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.normalization import resolve_normalization
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
+from unlearn_cli.forget.view import TrainingView
 from unlearn_cli.models import check_model_fits
-from unlearn_cli.steps.common import ModelRecipe, view_loader
-from unlearn_cli.steps.views import TrainingView, training_view
+from unlearn_cli.models.architecture import Architecture
+from unlearn_cli.steps.common import training_view, view_loader
 from unlearn_cli.train import distributed
 from unlearn_cli.train.checkpoint import Checkpointer
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
@@ -112,7 +113,7 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
     # From here on the dataset is seen as the model sees it: normalised by the recipe's rule.
     normalization = resolve_normalization(recipe.normalization, info)
     info = normalization.applied_to(info)
-    arch = ModelRecipe(options.model, options.width, info.channels, info.image_size, info.num_classes)
+    arch = Architecture(options.model, options.width, info.channels, info.image_size, info.num_classes)
     torch.manual_seed(options.seed)
     model = arch.build().to(device)
     switches = switches.for_model(model, device)
@@ -123,14 +124,14 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
     train_device = DeviceSplit.from_numpy(train_split.images, train_split.labels, device)
     loader = BatchLoader(
         train_device, batch_size=recipe.batch_size, mean=info.mean, std=info.std,
-        labels=view.train_label, poisoned=view.poisoned if view.trigger else None, trigger=view.trigger,
+        **view.loader_fields(),
         augment=AugmentSpec.default_for(info.image_size, info.name), shuffle=True,
         # The recipe keeps or drops a partial last batch; dropping needs one whole batch.
         drop_last=recipe.drop_last and len(train_split) >= recipe.batch_size,
         seed=options.seed, rank=dist.rank, world_size=dist.world_size, channels_last=switches.channels_last,
     )
-    total_steps = recipe.total_steps(len(loader))
-    schedule = build_schedule(recipe.schedule, total_steps, steps_per_epoch=len(loader))
+    total_steps = recipe.total_steps(loader)
+    schedule = build_schedule(recipe.schedule, total_steps, steps_per_epoch=loader.steps_in(0))
     optimizer = build_optimizer(recipe.optimizer, model.parameters())
     config = {
         "dataset": info.name,

@@ -25,13 +25,14 @@ from unlearn_cli.artifacts import Manifest, Workspace, load_tensors, name_or_def
 from unlearn_cli.data.loader import DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
+from unlearn_cli.forget.view import TrainingView
 from unlearn_cli.methods import METHODS, MethodSpec, UnlearnContext
 from unlearn_cli.methods.presets import ResolvedPreset, preset_for
 from unlearn_cli.methods.training import GenericOptions, recipe_from_config, resolve_training
 from unlearn_cli.models import valid_ks
+from unlearn_cli.models.architecture import Architecture
 from unlearn_cli.params import resolve_params
-from unlearn_cli.steps.common import ModelRecipe, dataset_of, load_weights, model_info
-from unlearn_cli.steps.views import TrainingView, training_view
+from unlearn_cli.steps.common import dataset_of, load_weights, model_info, training_view
 from unlearn_cli.train import distributed
 from unlearn_cli.train.checkpoint import Checkpointer
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
@@ -179,7 +180,7 @@ def prepare(ws: Workspace, options: UnlearnOptions) -> PreparedRun:
                   if "recipe" in model_manifest.config else None)
     training = resolve_training(spec, plan.params, own_recipe, options.generic,
                                 plan.preset.recipe_fields(plan.params) if plan.preset else None)
-    arch = ModelRecipe.from_manifest(model_manifest)
+    arch = Architecture.from_config(model_manifest.config, str(model_manifest.source))
     _check_model(spec, plan.params, arch)
     device = resolve_device(options.device)
     switches = SpeedSwitches.for_device(device, amp=options.amp, channels_last=options.channels_last,
@@ -260,7 +261,7 @@ def unlearn(ws: Workspace, options: UnlearnOptions) -> Path | None:
     }
     weights = ws.ckpt_path(plan.name, kind="unlearned")
     with ws.replacing("unlearned", plan.name, [weights]):
-        save_tensors(weights, unlearned.state_dict(), {"architecture": ctx.arch.architecture, "method": spec.name})
+        save_tensors(weights, unlearned.state_dict(), {"architecture": ctx.arch.name, "method": spec.name})
         manifest = Manifest(
             kind="unlearned", name=plan.name, config=run.config,
             parents={"model": ws.parent_ref(plan.model), "forget": ws.parent_ref(plan.forget)},
@@ -275,7 +276,7 @@ def unlearn(ws: Workspace, options: UnlearnOptions) -> Path | None:
     return path
 
 
-def _check_model(spec: MethodSpec, params: Any, arch: ModelRecipe) -> None:
+def _check_model(spec: MethodSpec, params: Any, arch: Architecture) -> None:
     """What the method needs of the architecture, checked on a freshly built skeleton before
     any data is loaded: a valid `k` (CF-k, EU-k), and the method's own needs."""
     skeleton = arch.build()
@@ -283,7 +284,7 @@ def _check_model(spec: MethodSpec, params: Any, arch: ModelRecipe) -> None:
     if k is not None:
         ks = valid_ks(skeleton)
         if k not in ks:
-            raise InputError(f"k={k} is not a valid k for {arch.architecture}: k counts weight layers from the "
+            raise InputError(f"k={k} is not a valid k for {arch.name}: k counts weight layers from the "
                              "output and cuts only between its blocks",
                              hint=f"choose k from {', '.join(map(str, ks))}")
     if spec.check_model is not None:

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from unlearn_cli.data.loader import BatchLoader, DeviceSplit, Trigger
+from unlearn_cli.data.loader import BatchLoader, DeviceSplit
+from unlearn_cli.data.trigger import Trigger
 from unlearn_cli.train.device import autocast
 from unlearn_cli.train.fold import fold_batchnorm
 
@@ -20,11 +21,15 @@ def eval_batch_size(device: torch.device) -> int:
 
 
 def eval_loader(split: DeviceSplit, mean: Sequence[float], std: Sequence[float], *,
-                labels: np.ndarray | None = None, poisoned: np.ndarray | None = None,
-                trigger: Trigger | None = None) -> BatchLoader:
-    """Every row in order, no augmentation (optionally relabelled and triggered)."""
-    return BatchLoader(split, batch_size=eval_batch_size(split.device), mean=mean, std=std, shuffle=False,
-                       augment=None, labels=labels, poisoned=poisoned, trigger=trigger)
+                rows: np.ndarray | None = None, labels: np.ndarray | None = None,
+                poisoned: np.ndarray | None = None, trigger: Trigger | None = None,
+                batch_size: int | None = None, channels_last: bool = False) -> BatchLoader:
+    """Every row of `split` (or of `rows`) once, in order, un-augmented, optionally relabelled
+    and triggered: the loader of every pass that does not train. Batches are sized to the
+    device unless a method fixes them (SSD's importance batches, SalUn's saliency batches)."""
+    return BatchLoader(split, batch_size=batch_size or eval_batch_size(split.device), mean=mean, std=std,
+                       indices=rows, shuffle=False, augment=None, labels=labels, poisoned=poisoned,
+                       trigger=trigger, channels_last=channels_last)
 
 
 class _Float32Linear(nn.Module):

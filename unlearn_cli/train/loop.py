@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,8 +44,21 @@ class Objective(Protocol):
 
 
 class BatchSource(Protocol):
-    def __len__(self) -> int: ...
+    """Batches for epoch `e` as a pure function of `e`; `steps_in(e)` says how many (epochs
+    may differ in length, e.g. SCRUB's max passes stop after msteps)."""
+
+    def steps_in(self, epoch: int) -> int: ...
     def epoch(self, epoch: int) -> Iterator[Any]: ...
+
+
+def run_length(source: BatchSource, *, epochs: int | None, steps: int | None) -> int:
+    """The optimiser steps of a run over `source`: `steps`, or every batch of its first
+    `epochs` epochs. The one place a run's length is counted."""
+    if steps is not None:
+        return steps
+    if epochs is None:
+        raise ValueError("a run needs epochs or steps")
+    return sum(source.steps_in(e) for e in range(epochs))
 
 
 class StepCallback(Protocol):
@@ -63,7 +76,6 @@ class LoopConfig:
     amp: bool = False  # bf16 autocast (CUDA or CPU); losses are computed from .float() logits
     channels_last: bool = False
     compile: bool = False
-    grad_clip: float | None = None
     description: str = "train"
     # How often to look at the loss for NaN/inf. Every step costs a device sync on CUDA.
     nan_check_every: int = 1
@@ -135,7 +147,6 @@ def train(
     frozen: FrozenMask | None = None,
     checkpoint: Checkpointer | None = None,
     resume: bool = False,
-    on_epoch_end: Callable[[int], None] | None = None,
     keep_eval: Sequence[nn.Module] = (),
 ) -> TrainResult:
     """Run `config.total_steps` optimiser steps over `source`, epoch by epoch.
@@ -146,8 +157,7 @@ def train(
 
     `keep_eval` modules stay in eval mode while the rest trains: frozen parts of a model
     (CF-k, EU-k) must not update their BatchNorm statistics either."""
-    steps_per_epoch = len(source)
-    if steps_per_epoch == 0:
+    if source.steps_in(0) == 0:
         raise TrainingError("there are no batches to train on", hint="the training set is empty or smaller than one batch")
     dist = dist_current()
     plain = unwrap(model)
@@ -203,8 +213,6 @@ def train(
                     output.loss.backward()
                     if frozen is not None:
                         frozen.mask_gradients()
-                    if config.grad_clip:
-                        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                     optimizer.step()
                     if frozen is not None:
                         frozen.restore()
@@ -226,8 +234,6 @@ def train(
             epoch += 1
             bar.epoch_end(epoch=epoch, step=step, loss=epoch_loss / max(epoch_steps, 1),
                           lr=optimizer.param_groups[0]["lr"] if optimizer else None, images=epoch_images)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch)
             if checkpoint is not None and dist.is_main and step < config.total_steps:
                 _sync(config.device)
                 checkpoint.save(TrainState(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from unlearn_cli.data.normalization import RULES
 from unlearn_cli.errors import InputError, shown
 from unlearn_cli.registry import Registry
+from unlearn_cli.train.loop import BatchSource, run_length
 from unlearn_cli.train.optim import OptimizerSpec
 from unlearn_cli.train.schedules import ScheduleSpec
 
@@ -27,8 +28,9 @@ class Recipe:
     # pretraining reads it: every later pass over a model uses the numbers its manifest records.
     normalization: str = "dataset"
 
-    def total_steps(self, steps_per_epoch: int) -> int:
-        return self.steps if self.steps is not None else self.epochs * steps_per_epoch
+    def total_steps(self, source: BatchSource) -> int:
+        """The optimiser steps of this recipe over `source`."""
+        return run_length(source, epochs=self.epochs, steps=self.steps)
 
     def with_overrides(self, *, epochs: int | None = None, steps: int | None = None, lr: float | None = None,
                        batch_size: int | None = None, weight_decay: float | None = None,

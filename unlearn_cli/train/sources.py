@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -19,22 +19,6 @@ from unlearn_cli.data.augment import AugmentParams, apply_trigger, normalize, sa
 from unlearn_cli.data.augment import augment as augment_batch
 from unlearn_cli.data.loader import Batch, BatchLoader, epoch_seed
 from unlearn_cli.errors import InputError
-
-
-class Single:
-    """A plain loader as a source with `steps_in` (every epoch the same length)."""
-
-    def __init__(self, loader: BatchLoader) -> None:
-        self.loader = loader
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def steps_in(self, epoch: int) -> int:
-        return len(self.loader)
-
-    def epoch(self, epoch: int) -> Iterator[Batch]:
-        return self.loader.epoch(epoch)
 
 
 @dataclass
@@ -89,9 +73,6 @@ class Phased:
     def steps_in(self, epoch: int) -> int:
         return sum(len(loader) for _, loader in self.plan(epoch))
 
-    def total_steps(self, epochs: int) -> int:
-        return sum(self.steps_in(e) for e in range(epochs))
-
     def epoch_of_step(self, step: int) -> int:
         """The 0-based epoch a global step falls in (for per-epoch schedules)."""
         epoch = 0
@@ -104,11 +85,6 @@ class Phased:
         for name, loader in self.plan(epoch):
             for batch in loader.epoch(epoch):
                 yield PhaseBatch(name, batch, epoch)
-
-
-def steps_per_epoch(source: Any, epoch: int = 0) -> int:
-    steps_in = getattr(source, "steps_in", None)
-    return steps_in(epoch) if callable(steps_in) else len(source)
 
 
 class ExtraItems(Protocol):
