@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from unlearn_cli.metrics import EvalContext, Manipulation, Outputs
+from unlearn_cli.forget.manipulations import Manipulation
+from unlearn_cli.metrics import EvalContext, Outputs
 
 NUM_CLASSES = 4
 

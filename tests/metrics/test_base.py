@@ -9,7 +9,8 @@ import pytest
 
 from tests.metrics.helpers import full_context, outputs, random_context
 from unlearn_cli.errors import InputError
-from unlearn_cli.metrics import EvalContext, Manipulation, Outputs
+from unlearn_cli.forget.manipulations import Manipulation
+from unlearn_cli.metrics import EvalContext, Outputs
 
 
 def test_outputs_derived_quantities_by_hand() -> None:
@@ -46,28 +47,30 @@ def test_subset_by_mask_and_indices_reuses_caches() -> None:
     assert len(out.subset(np.array([], dtype=np.int64))) == 0
 
 
+# Arrays the evaluation step builds itself: a mismatch is a bug (ValueError, shown as an internal
+# error), except NaN logits, which a diverged model gives (a user error with a hint).
 @pytest.mark.parametrize(
-    ("logits", "labels", "named"),
+    ("logits", "labels", "named", "error"),
     [
-        (np.zeros(4, dtype=np.float32), [0, 1, 2, 3], "2-D"),
-        (np.zeros((3, 4), dtype=np.float32), [0, 1], "3 rows"),
-        (np.zeros((2, 4), dtype=np.int64), [0, 1], "floating"),
-        (np.zeros((2, 4), dtype=np.float32), [0.0, 1.0], "integers"),
-        (np.zeros((2, 4), dtype=np.float32), [0, 4], "0..3"),
-        (np.array([[np.nan, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32), [0, 1], "NaN"),
+        (np.zeros(4, dtype=np.float32), [0, 1, 2, 3], "2-D", ValueError),
+        (np.zeros((3, 4), dtype=np.float32), [0, 1], "3 rows", ValueError),
+        (np.zeros((2, 4), dtype=np.int64), [0, 1], "floating", ValueError),
+        (np.zeros((2, 4), dtype=np.float32), [0.0, 1.0], "integers", ValueError),
+        (np.zeros((2, 4), dtype=np.float32), [0, 4], "0..3", ValueError),
+        (np.array([[np.nan, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32), [0, 1], "NaN", InputError),
     ],
 )
-def test_outputs_reject_bad_input(logits: np.ndarray, labels: list, named: str) -> None:
-    with pytest.raises(InputError, match=named) as err:
+def test_outputs_reject_bad_input(logits: np.ndarray, labels: list, named: str, error: type) -> None:
+    with pytest.raises(error, match=named) as err:
         Outputs(logits, np.asarray(labels))
-    assert err.value.hint
+    assert (err.value.hint if error is InputError else not isinstance(err.value, InputError))
 
 
 def test_subset_rejects_bad_selection() -> None:
     out = outputs([0, 1], [0, 1])
-    with pytest.raises(InputError, match=r"shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
         out.subset(np.array([True, False, True]))
-    with pytest.raises(InputError, match="float"):
+    with pytest.raises(ValueError, match="float"):
         out.subset(np.array([0.5]))
 
 
@@ -92,27 +95,29 @@ def _ctx_kwargs() -> dict:
                 num_classes=ctx.num_classes)
 
 
+# What the step assembles (masks, shapes, the triggered split) is a bug if wrong: ValueError.
+# What a user's data or manifests can cause is a user error with a hint.
 @pytest.mark.parametrize(
-    ("change", "named"),
+    ("change", "named", "error"),
     [
-        ({"forget": np.zeros(400, dtype=bool)}, "D_f is empty"),
-        ({"forget": np.ones(400, dtype=bool)}, "D_r is empty"),
-        ({"forget": np.arange(400) % 2}, "forget must be a boolean mask"),
-        ({"manipulated": np.zeros(10, dtype=bool)}, "manipulated must be a boolean mask"),
-        ({"true_train_labels": np.zeros(5, dtype=np.int64)}, "true_train_labels"),
-        ({"num_classes": 4}, "10 classes, expected 4"),
-        ({"forget_test": np.arange(200) % 2}, "forget_test must be a boolean mask"),
-        ({"forget_test": np.zeros(10, dtype=bool)}, r"forget_test must .* shape \(200,\)"),
-        ({"forget_test": np.ones(200, dtype=bool)}, "every test image"),
-        ({"manipulation": Manipulation("poison", target=0)}, "triggered test set"),
-        ({"manipulation": Manipulation("interclass", classes=(3, 12))}, "class 12"),
+        ({"forget": np.zeros(400, dtype=bool)}, "D_f is empty", ValueError),
+        ({"forget": np.ones(400, dtype=bool)}, "D_r is empty", ValueError),
+        ({"forget": np.arange(400) % 2}, "forget must be a boolean mask", ValueError),
+        ({"manipulated": np.zeros(10, dtype=bool)}, "manipulated must be a boolean mask", ValueError),
+        ({"true_train_labels": np.zeros(5, dtype=np.int64)}, "true_train_labels", ValueError),
+        ({"num_classes": 4}, "10 classes, expected 4", ValueError),
+        ({"forget_test": np.arange(200) % 2}, "forget_test must be a boolean mask", ValueError),
+        ({"forget_test": np.zeros(10, dtype=bool)}, r"forget_test must .* shape \(200,\)", ValueError),
+        ({"forget_test": np.ones(200, dtype=bool)}, "every test image", InputError),
+        ({"manipulation": Manipulation("poison", target=0)}, "triggered test set", ValueError),
+        ({"manipulation": Manipulation("interclass", classes=(3, 12))}, "class 12", InputError),
     ],
 )
-def test_context_rejects_inconsistent_input(change: dict, named: str) -> None:
+def test_context_rejects_inconsistent_input(change: dict, named: str, error: type) -> None:
     kwargs = _ctx_kwargs() | change
-    with pytest.raises(InputError, match=named) as err:
+    with pytest.raises(error, match=named) as err:
         EvalContext(**kwargs)
-    assert err.value.hint
+    assert (err.value.hint if error is InputError else not isinstance(err.value, InputError))
 
 
 def test_context_rejects_empty_test_split() -> None:
@@ -127,7 +132,7 @@ def test_context_rejects_triggered_labels_that_are_not_the_true_ones() -> None:
     wrong = Outputs(ctx.test.logits, np.zeros(len(ctx.test), dtype=np.int64))
     kwargs = _ctx_kwargs() | {"manipulation": Manipulation("poison", target=0),
                               "test_triggered": wrong}
-    with pytest.raises(InputError, match="triggered test set's labels"):
+    with pytest.raises(ValueError, match="triggered test set's labels"):
         EvalContext(**kwargs)
 
 

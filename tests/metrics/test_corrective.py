@@ -9,7 +9,8 @@ import pytest
 
 from tests.metrics.helpers import NUM_CLASSES, mask, outputs
 from unlearn_cli.errors import InputError
-from unlearn_cli.metrics import EvalContext, Manipulation, Outputs, compute_metrics
+from unlearn_cli.forget.manipulations import Manipulation
+from unlearn_cli.metrics import EvalContext, Outputs, compute_metrics
 
 # Test set: true labels and clean predictions (7 of 8 right).
 TEST_LABELS = [0, 0, 1, 1, 2, 2, 3, 3]

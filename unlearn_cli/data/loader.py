@@ -157,9 +157,9 @@ def _as_device_tensor(values: ArrayLike, name: str, device: torch.device) -> Ten
     if isinstance(values, np.ndarray):
         values = torch.from_numpy(np.ascontiguousarray(values))
     if not isinstance(values, Tensor):
-        raise InputError(f"{name} must be a tensor or numpy array, got {type(values).__name__}")
+        raise ValueError(f"{name} must be a tensor or numpy array, got {type(values).__name__}")
     if values.dim() != 1:
-        raise InputError(f"{name} must be 1-D, got shape {tuple(values.shape)}")
+        raise ValueError(f"{name} must be 1-D, got shape {tuple(values.shape)}")
     return values.to(device)
 
 
@@ -223,16 +223,11 @@ class BatchLoader:
 
     def _check_batching(self) -> None:
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
-            raise InputError(f"batch size {self.batch_size!r} is not an integer")
+            raise ValueError(f"batch size {self.batch_size!r} is not an integer")
         if self.batch_size < 1:
-            raise InputError(
-                f"batch size {self.batch_size} is not positive", hint="use --batch-size ≥ 1"
-            )
+            raise ValueError(f"batch size {self.batch_size} is not positive")
         if self.world_size < 1 or not 0 <= self.rank < self.world_size:
-            raise InputError(
-                f"rank {self.rank} is not valid for world size {self.world_size}",
-                hint="rank must be in [0, world_size)",
-            )
+            raise ValueError(f"rank {self.rank} is not valid for world size {self.world_size}")
         if self.batch_size % self.world_size:
             raise InputError(
                 f"batch size {self.batch_size} does not divide by the world size "
@@ -247,34 +242,19 @@ class BatchLoader:
         rows = _as_device_tensor(indices, "indices", self.device)
         if rows.dtype == torch.bool:
             if rows.shape[0] != n:
-                raise InputError(
-                    f"indices mask has {rows.shape[0]} entries but the split has {n} rows",
-                    hint="a bool mask needs one entry per split row",
-                )
+                raise ValueError(f"indices mask has {rows.shape[0]} entries but the split has {n} rows")
             rows = rows.nonzero().flatten()
         elif not _is_integer(rows):
-            raise InputError(
-                f"indices must be integers or a bool mask, got {rows.dtype}",
-                hint="give row numbers of the split",
-            )
+            raise ValueError(f"indices must be integers or a bool mask, got {rows.dtype}")
         rows = rows.to(torch.int64)
         if rows.numel() == 0:
-            raise InputError(
-                "indices select no rows of the split",
-                hint="the forget/retain subset is empty; check the forget-set manifest",
-            )
+            raise ValueError("indices select no rows of the split")
         low, high = int(rows.min()), int(rows.max())
         if low < 0 or high >= n:
             bad = low if low < 0 else high
-            raise InputError(
-                f"index {bad} is outside the split of {n} rows",
-                hint=f"row indices must be in [0, {n - 1}]; was the subset made for this split?",
-            )
+            raise ValueError(f"index {bad} is outside the split of {n} rows")
         if torch.unique(rows).numel() != rows.numel():
-            raise InputError(
-                "indices contain duplicate rows",
-                hint="each row may appear once in a subset",
-            )
+            raise ValueError("indices contain duplicate rows")
         return rows
 
     def _resolve_labels(self, labels: ArrayLike | None) -> Tensor:
@@ -282,15 +262,14 @@ class BatchLoader:
             return self.split.labels
         override = _as_device_tensor(labels, "labels", self.device)
         if not _is_integer(override):
-            raise InputError(f"label override must be integers, got {override.dtype}")
+            raise ValueError(f"label override must be integers, got {override.dtype}")
         if override.shape[0] != len(self.split):
-            raise InputError(
+            raise ValueError(
                 f"label override has {override.shape[0]} entries but the split has "
-                f"{len(self.split)} rows",
-                hint="give one training label per split row (the train_label column)",
+                f"{len(self.split)} rows"
             )
         if override.numel() and int(override.min()) < 0:
-            raise InputError(f"label override contains the negative label {int(override.min())}")
+            raise ValueError(f"label override contains the negative label {int(override.min())}")
         return override.to(torch.int64)
 
     def _resolve_poison(
@@ -300,23 +279,16 @@ class BatchLoader:
             return None, trigger
         mask = _as_device_tensor(poisoned, "poisoned", self.device)
         if mask.dtype != torch.bool:
-            raise InputError(
-                f"poisoned must be a bool mask, got {mask.dtype}",
-                hint="give the `poisoned` column of the forget-set index",
-            )
+            raise ValueError(f"poisoned must be a bool mask, got {mask.dtype}")
         if mask.shape[0] != len(self.split):
-            raise InputError(
+            raise ValueError(
                 f"poisoned mask has {mask.shape[0]} entries but the split has "
-                f"{len(self.split)} rows",
-                hint="give one entry per split row (the poisoned column)",
+                f"{len(self.split)} rows"
             )
         if trigger is None:
             # Silently guessing a trigger would train on a different manipulation than the
             # manifest describes.
-            raise InputError(
-                "poisoned rows were given without a trigger",
-                hint="pass the Trigger from the manipulation manifest (patch size, value)",
-            )
+            raise ValueError("poisoned rows were given without a trigger")
         h, w = self.split.image_hw
         if trigger.patch_size > min(h, w):
             raise InputError(
@@ -374,15 +346,12 @@ class BatchLoader:
         Cheap for resuming mid-epoch: it redraws one permutation (cached per epoch), not
         the batches before it."""
         if not 0 <= step_in_epoch < len(self):
-            raise InputError(
-                f"step {step_in_epoch} is outside the epoch of {len(self)} batches",
-                hint=f"steps are numbered 0..{len(self) - 1}",
-            )
+            raise ValueError(f"step {step_in_epoch} is outside the epoch of {len(self)} batches")
         return self._build(self._plan_for(epoch), step_in_epoch)
 
     def _plan_for(self, epoch: int) -> _EpochPlan:
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise InputError(f"epoch {epoch!r} is not a non-negative integer")
+            raise ValueError(f"epoch {epoch!r} is not a non-negative integer")
         if self._plan is not None and self._plan.epoch == epoch:
             return self._plan
         n = self.num_rows

@@ -30,6 +30,7 @@ from unlearn_cli.forget.manipulations import (
     MANIPULATIONS,
     ManipulatedView,
     Manipulation,
+    ManipulationKind,
     known_subset,
     manipulate,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "IndicesParams",
     "ManipulatedView",
     "Manipulation",
+    "ManipulationKind",
     "PerParams",
     "SubclassParams",
     "TrainView",

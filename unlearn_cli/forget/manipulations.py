@@ -51,21 +51,61 @@ ApplyFn = Callable[[np.ndarray, int, ManipulationOptions, np.random.Generator], 
 
 
 @dataclass(frozen=True)
-class Manipulation:
+class ManipulationKind:
+    """A registered kind of manipulation: how it changes the training view."""
+
     name: str
     description: str
     apply: ApplyFn
 
 
-MANIPULATIONS: Registry[Manipulation] = Registry("manipulation")
+MANIPULATIONS: Registry[ManipulationKind] = Registry("manipulation")
 
 
 def _register(name: str, description: str) -> Callable[[ApplyFn], ApplyFn]:
     def decorator(apply: ApplyFn) -> ApplyFn:
-        MANIPULATIONS.add(name, Manipulation(name, description, apply))
+        MANIPULATIONS.add(name, ManipulationKind(name, description, apply))
         return apply
 
     return decorator
+
+
+@dataclass(frozen=True)
+class Manipulation:
+    """How a model's training data was manipulated, as its forget set records it: the kind,
+    and what the corrective metrics need of it (the poison's target, the interclass pair)."""
+
+    kind: str  # "poison" | "interclass" | "labelswap"
+    target: int | None = None  # poison target class
+    classes: tuple[int, int] | None = None  # interclass pair
+
+    def __post_init__(self) -> None:
+        if self.kind not in MANIPULATIONS:
+            raise InputError(
+                f"unknown manipulation kind '{self.kind}'",
+                hint=f"valid kinds: {', '.join(MANIPULATIONS.names())}",
+            )
+        if self.kind == "poison" and self.target is None:
+            raise InputError(
+                "a poison manipulation needs its target class",
+                hint="set Manipulation.target (the label the trigger maps to)",
+            )
+        if self.kind == "interclass":
+            if self.classes is None or len(self.classes) != 2 or self.classes[0] == self.classes[1]:
+                raise InputError(
+                    f"an interclass manipulation needs two distinct classes, got {self.classes}",
+                    hint="set Manipulation.classes, e.g. (3, 5)",
+                )
+            # A list read back from a JSON manifest would make the frozen object unhashable.
+            object.__setattr__(self, "classes", (int(self.classes[0]), int(self.classes[1])))
+
+    @classmethod
+    def from_config(cls, recorded: dict) -> Manipulation:
+        """The manipulation a forget set's manifest records under `config.manipulation`."""
+        kind = recorded["kind"]
+        classes = recorded.get("classes")
+        return cls(kind=kind, target=recorded.get("target") if kind == "poison" else None,
+                   classes=tuple(classes) if kind == "interclass" and classes else None)
 
 
 def manipulate(

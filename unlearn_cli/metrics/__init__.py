@@ -13,25 +13,21 @@ from unlearn_cli.metrics import accuracy as _accuracy  # noqa: F401
 from unlearn_cli.metrics import corrective as _corrective  # noqa: F401
 from unlearn_cli.metrics import mia as _mia  # noqa: F401
 from unlearn_cli.metrics import reference as _reference  # noqa: F401
-from unlearn_cli.metrics.base import (
-    MANIPULATION_KINDS,
+from unlearn_cli.metrics.context import EvalContext
+from unlearn_cli.metrics.outputs import Outputs
+from unlearn_cli.metrics.per_sample import per_sample_table
+from unlearn_cli.metrics.registry import (
     METRICS,
-    EvalContext,
-    Manipulation,
     Metric,
-    Outputs,
     check_metric_names,
     compute_metrics,
     register_metric,
     value_names,
 )
-from unlearn_cli.metrics.per_sample import per_sample_table
 
 __all__ = [
-    "MANIPULATION_KINDS",
     "METRICS",
     "EvalContext",
-    "Manipulation",
     "Metric",
     "Outputs",
     "check_metric_names",

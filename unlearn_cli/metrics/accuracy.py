@@ -12,7 +12,9 @@ import logging
 
 import numpy as np
 
-from unlearn_cli.metrics.base import EvalContext, Outputs, register_metric
+from unlearn_cli.metrics.context import EvalContext
+from unlearn_cli.metrics.outputs import Outputs
+from unlearn_cli.metrics.registry import register_metric
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ import logging
 import numpy as np
 
 from unlearn_cli.metrics.accuracy import output_accuracy, percent_correct
-from unlearn_cli.metrics.base import EvalContext, register_metric
+from unlearn_cli.metrics.context import EvalContext
+from unlearn_cli.metrics.registry import register_metric
 
 log = logging.getLogger(__name__)
 

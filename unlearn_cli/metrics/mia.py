@@ -25,7 +25,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedShuffleSplit, cross_val_score
 from sklearn.svm import SVC
 
-from unlearn_cli.metrics.base import EvalContext, register_metric
+from unlearn_cli.metrics.context import EvalContext
+from unlearn_cli.metrics.registry import register_metric
 
 log = logging.getLogger(__name__)
 

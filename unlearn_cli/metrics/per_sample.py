@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from unlearn_cli.metrics.base import EvalContext, Outputs
+from unlearn_cli.metrics.context import EvalContext
+from unlearn_cli.metrics.outputs import Outputs
 
 SCHEMA = pa.schema([
     ("split", pa.string()),  # forget | retain | test | test_triggered

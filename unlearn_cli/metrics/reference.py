@@ -14,8 +14,10 @@ import logging
 import numpy as np
 
 from unlearn_cli.metrics.accuracy import accuracy_values
-from unlearn_cli.metrics.base import EvalContext, Outputs, register_metric
+from unlearn_cli.metrics.context import EvalContext
 from unlearn_cli.metrics.mia import mia_entropy_score
+from unlearn_cli.metrics.outputs import Outputs
+from unlearn_cli.metrics.registry import register_metric
 
 log = logging.getLogger(__name__)
 

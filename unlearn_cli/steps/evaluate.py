@@ -21,8 +21,9 @@ from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, PreparedSplit, load_split
 from unlearn_cli.errors import ArtifactError, InputError
 from unlearn_cli.forget.kinds import FINE_KEY
+from unlearn_cli.forget.manipulations import Manipulation
 from unlearn_cli.forget.view import TrainingView
-from unlearn_cli.metrics import EvalContext, Manipulation, Outputs, compute_metrics, per_sample_table
+from unlearn_cli.metrics import EvalContext, Outputs, compute_metrics, per_sample_table
 from unlearn_cli.steps.common import dataset_of, load_weights, model_info, training_view, view_loader
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
 from unlearn_cli.train.inference import eval_loader, predict_logits
@@ -108,15 +109,8 @@ class _Evaluator:
         self.test = DeviceSplit.from_numpy(test.images, test.labels, device)
         self.test_labels = test.labels.astype(np.int64)
         self.forget_test = forget_test_mask(forget, test)
-        manipulation = self.view.manipulation
-        self.manipulation = None
-        if manipulation:
-            classes = manipulation.get("classes")
-            self.manipulation = Manipulation(
-                kind=manipulation["kind"],
-                target=manipulation.get("target") if manipulation["kind"] == "poison" else None,
-                classes=tuple(classes) if manipulation["kind"] == "interclass" and classes else None,
-            )
+        recorded = self.view.manipulation
+        self.manipulation = Manipulation.from_config(recorded) if recorded else None
 
     def _triggered_test(self, seen: DatasetInfo) -> BatchLoader:
         everywhere = np.ones(len(self.test_labels), dtype=bool)

@@ -526,7 +526,7 @@ class _Setting:
                 yield {**values, **dict(extra)}
 
     def _metrics(self) -> tuple[str, ...] | None:
-        from unlearn_cli.metrics.base import check_metric_names
+        from unlearn_cli.metrics import check_metric_names
 
         values = _values(self.doc, ("evaluate", "metrics"), [])
         if not values:
