@@ -6,9 +6,9 @@ from pathlib import Path
 
 from tests.steps.pipeline import prepared, pretrained
 from unlearn_cli.artifacts import Manifest, Workspace
-from unlearn_cli.methods.training import GenericOptions
 from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
 from unlearn_cli.steps.unlearn import UnlearnOptions, unlearn
+from unlearn_cli.train.options import GenericOptions
 
 FORGET = "f10"
 MODEL = {"model": "cnn", "width": 0.5, "epochs": 6}

@@ -19,8 +19,8 @@ import torch
 from tests.methods.runs import FORGET, SHORT, run
 from unlearn_cli.artifacts import load_tensors
 from unlearn_cli.methods import METHODS
-from unlearn_cli.methods.training import GenericOptions
 from unlearn_cli.train.checkpoint import Checkpointer
+from unlearn_cli.train.options import GenericOptions
 
 NAMES = METHODS.names()
 TRAINING = [name for name, spec in METHODS.items() if spec.trains]

@@ -12,8 +12,8 @@ import pytest
 
 from tests.methods.runs import FORGET, run
 from unlearn_cli.methods import METHODS
-from unlearn_cli.methods.training import GenericOptions
 from unlearn_cli.steps.evaluate import EvaluateOptions, evaluate
+from unlearn_cli.train.options import GenericOptions
 
 SEEDS = (0, 1, 2)
 # SPEC §6 for a random forget set against a retrain reference.

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import assert_one_line_error
 from tests.methods.runs import FORGET, run
 from unlearn_cli.artifacts import load_table
-from unlearn_cli.methods.training import GenericOptions
+from unlearn_cli.train.options import GenericOptions
 
 
 @pytest.fixture

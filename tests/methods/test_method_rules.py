@@ -17,8 +17,8 @@ from unlearn_cli.methods.l1_sparse import l1_norm, l1_objective, l1_weight
 from unlearn_cli.methods.losses import distill_kl, soft_targets
 from unlearn_cli.methods.random_label import random_wrong_labels
 from unlearn_cli.methods.scrub import lr_factor, scrub_kl
-from unlearn_cli.methods.training import GenericOptions
 from unlearn_cli.train.loop import run_length
+from unlearn_cli.train.options import GenericOptions
 from unlearn_cli.train.sources import Paired, Phased
 
 

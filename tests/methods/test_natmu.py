@@ -36,13 +36,13 @@ from unlearn_cli.methods.natmu import (
     pair_hybrids,
     reference_pairing,
 )
-from unlearn_cli.methods.training import GenericOptions
 from unlearn_cli.params import resolve_params
 from unlearn_cli.steps.common import load_weights, training_view
 from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
 from unlearn_cli.steps.unlearn import UnlearnOptions, unlearn
 from unlearn_cli.train.device import SpeedSwitches
 from unlearn_cli.train.inference import predict_logits
+from unlearn_cli.train.options import GenericOptions
 from unlearn_cli.train.schedules import ScheduleSpec, build_schedule
 from unlearn_cli.train.sources import Mixed
 

@@ -9,8 +9,8 @@ import torch
 from tests.methods.runs import run
 from unlearn_cli.artifacts import load_tensors
 from unlearn_cli.methods.context import UnlearnContext
-from unlearn_cli.methods.training import GenericOptions
 from unlearn_cli.models import build_model, last_k_modules
+from unlearn_cli.train.options import GenericOptions
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import pytest
 
 from tests.methods.runs import FORGET, make_workspace
 from tests.steps.pipeline import copy_workspace
-from unlearn_cli.methods.training import GenericOptions
 from unlearn_cli.steps.pretrain import PretrainOptions, pretrain
 from unlearn_cli.steps.unlearn import UnlearnOptions, unlearn
 from unlearn_cli.train.checkpoint import Checkpointer
+from unlearn_cli.train.options import GenericOptions
 
 SETTINGS = {"on": {"amp": True, "channels_last": True}, "off": {"amp": False, "channels_last": False}}
 

@@ -17,11 +17,11 @@ from unlearn_cli.artifacts import Workspace, load_table
 from unlearn_cli.data.augment import normalize
 from unlearn_cli.data.normalization import NATMU_CONSTANTS, resolve_normalization
 from unlearn_cli.data.prepared import DatasetInfo, load_split
-from unlearn_cli.methods.training import GenericOptions
 from unlearn_cli.steps.common import load_weights
 from unlearn_cli.steps.evaluate import EvaluateOptions, evaluate
 from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
 from unlearn_cli.steps.unlearn import UnlearnOptions, unlearn
+from unlearn_cli.train.options import GenericOptions
 from unlearn_cli.train.recipes import resolve_recipe
 
 

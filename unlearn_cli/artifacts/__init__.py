@@ -1,5 +1,6 @@
 """Artifact contracts: manifests, atomic writes, safetensors and Parquet I/O, the workspace."""
 
+from unlearn_cli.artifacts import naming
 from unlearn_cli.artifacts.files import atomic_path, atomic_write_bytes, sha256_file
 from unlearn_cli.artifacts.hashcache import cached_sha256
 from unlearn_cli.artifacts.io import load_metadata, load_table, load_tensors, save_table, save_tensors
@@ -9,5 +10,5 @@ from unlearn_cli.artifacts.workspace import WORKSPACE_ENV, Workspace, check_name
 __all__ = [
     "KINDS", "SCHEMA_VERSION", "WORKSPACE_ENV", "FileRef", "Manifest", "Workspace",
     "atomic_path", "atomic_write_bytes", "cached_sha256", "check_name", "load_metadata", "load_table", "load_tensors",
-    "name_or_default", "parse_manifest", "save_table", "save_tensors", "sha256_file",
+    "name_or_default", "naming", "parse_manifest", "save_table", "save_tensors", "sha256_file",
 ]

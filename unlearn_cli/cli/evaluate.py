@@ -8,7 +8,16 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from unlearn_cli.cli.options import DeviceOption, ForceOption, JsonOption, SeedOption, WorkspaceOption, workspace
+from unlearn_cli.cli.options import (
+    DeviceOption,
+    ForceOption,
+    JsonOption,
+    MeasureAmpOption,
+    MeasureChannelsLastOption,
+    SeedOption,
+    WorkspaceOption,
+    workspace,
+)
 from unlearn_cli.cli.output import emit_json, emit_path, stderr
 from unlearn_cli.cli.stdin import fill_from_stdin, stdin_is_pipe
 from unlearn_cli.errors import InputError
@@ -22,8 +31,8 @@ def evaluate(
     name: Annotated[Optional[str], typer.Option("--name", help="Evaluation name (default: from the run).")] = None,
     seed: SeedOption = 0,
     device: DeviceOption = None,
-    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bf16 autocast for the forward passes: faster, but the logits are no longer float32 (default: off, exact).")] = False,
-    channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last", help="channels_last memory format with BatchNorm folded (default: off, exact).")] = False,
+    amp: MeasureAmpOption = False,
+    channels_last: MeasureChannelsLastOption = False,
     json_output: JsonOption = False,
     force: ForceOption = False,
     workspace_path: WorkspaceOption = None,

@@ -6,7 +6,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from unlearn_cli.cli.options import DeviceOption, ForceOption, SeedOption, WorkspaceOption, workspace
+from unlearn_cli.cli.options import (
+    AmpOption,
+    ChannelsLastOption,
+    CompileOption,
+    DeviceOption,
+    ForceOption,
+    SeedOption,
+    WorkspaceOption,
+    workspace,
+)
 from unlearn_cli.cli.output import emit_path
 from unlearn_cli.cli.stdin import fill_from_stdin, stdin_is_pipe
 
@@ -28,9 +37,9 @@ def pretrain(
     name: Annotated[Optional[str], typer.Option("--name", help="Model name (default <dataset>-<model>-s<seed>).")] = None,
     manipulation: Annotated[Optional[str], typer.Option("--manipulation", help="Train on the manipulated view of this forget-set manifest (or - for stdin).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from its last epoch checkpoint.")] = False,
-    amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="bf16 autocast (default: on with CUDA and on CPUs with native bf16).")] = None,
-    channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="channels_last memory format (default: on with CUDA and on CPUs with native bf16).")] = None,
-    compile: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model (default: on with CUDA).")] = None,
+    amp: AmpOption = None,
+    channels_last: ChannelsLastOption = None,
+    compile: CompileOption = None,
     force: ForceOption = False,
     workspace_path: WorkspaceOption = None,
 ) -> None:

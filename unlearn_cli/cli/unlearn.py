@@ -6,33 +6,39 @@ from typing import Annotated, Optional
 
 import typer
 
-from unlearn_cli.cli.options import DeviceOption, ForceOption, SeedOption, WorkspaceOption, workspace
+from unlearn_cli.cli.options import (
+    AmpOption,
+    ChannelsLastOption,
+    CompileOption,
+    DeviceOption,
+    ForceOption,
+    SeedOption,
+    WorkspaceOption,
+    with_generic_options,
+    workspace,
+)
 from unlearn_cli.cli.output import emit_path
 from unlearn_cli.cli.stdin import fill_from_stdin, stdin_is_pipe
+from unlearn_cli.train.options import GenericOptions
 
 
+@with_generic_options(after="preset")
 def unlearn(
     method: Annotated[str, typer.Option("--method", help="Unlearning method (see `unlearn ls methods`).")],
     forget: Annotated[Optional[str], typer.Option("--forget", "-f", help="Forget set (name, manifest path, or - for stdin).")] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Pretrained model (default: the one the forget set was made from).")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Method parameter key=value (repeatable), e.g. --param alpha=0.5.")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Tuned settings of a seed paper (see `unlearn ls presets`).")] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Override the method's epochs.")] = None,
-    steps: Annotated[Optional[int], typer.Option("--steps", help="Override with a number of optimiser steps.")] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Override the learning rate.")] = None,
-    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="Override the optimiser: sgd, adam or adamw.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Override the batch size.")] = None,
-    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="Override the weight decay.")] = None,
-    augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="Crop/flip training batches (default: on, as in pretraining).")] = None,
     seed: SeedOption = 0,
     device: DeviceOption = None,
-    amp: Annotated[Optional[bool], typer.Option("--amp/--no-amp", help="bf16 autocast (default: on with CUDA and on CPUs with native bf16).")] = None,
-    channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="channels_last memory format (default: on with CUDA and on CPUs with native bf16).")] = None,
-    compile: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model (default: on with CUDA).")] = None,
+    amp: AmpOption = None,
+    channels_last: ChannelsLastOption = None,
+    compile: CompileOption = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Run name (default <forget set>-<method>[-<params>]-s<seed>).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from its last epoch checkpoint.")] = False,
     force: ForceOption = False,
     workspace_path: WorkspaceOption = None,
+    generic: GenericOptions = GenericOptions(),
 ) -> None:
     """Unlearn a forget set from a pretrained model with one method; writes the unlearned weights.
 
@@ -40,7 +46,6 @@ def unlearn(
 
     In a pipe: unlearn make-forget-set --model M --per 10 | unlearn unlearn --method scrub | unlearn evaluate
     """
-    from unlearn_cli.methods.training import GenericOptions
     from unlearn_cli.params import parse_assignments
     from unlearn_cli.steps.unlearn import UnlearnOptions
     from unlearn_cli.steps.unlearn import unlearn as run
@@ -51,8 +56,7 @@ def unlearn(
     options = UnlearnOptions(
         method=method, model=upstream["--model"], forget=upstream["--forget"],
         params=parse_assignments(param or []), preset=preset,
-        generic=GenericOptions(epochs=epochs, steps=steps, lr=lr, optimizer=optimizer, batch_size=batch_size,
-                               weight_decay=weight_decay, augment=augment),
+        generic=generic,
         seed=seed, device=device, amp=amp, channels_last=channels_last, compile=compile, name=name,
         force=force, resume=resume,
     )

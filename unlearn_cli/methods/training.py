@@ -6,34 +6,16 @@ same run can be replayed from the manifest alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from unlearn_cli.errors import ArtifactError, InputError
 from unlearn_cli.methods.base import MethodSpec
 from unlearn_cli.methods.context import Training
 from unlearn_cli.train.optim import OptimizerSpec
+from unlearn_cli.train.options import GenericOptions
 from unlearn_cli.train.recipes import Recipe
 from unlearn_cli.train.schedules import ScheduleSpec
-
-
-@dataclass(frozen=True)
-class GenericOptions:
-    """The generic training options of `unlearn unlearn` (None = not given)."""
-
-    epochs: int | None = None
-    steps: int | None = None
-    lr: float | None = None
-    optimizer: str | None = None
-    batch_size: int | None = None
-    weight_decay: float | None = None
-    augment: bool | None = None
-
-    def given(self) -> list[str]:
-        """The options a user set, as flags (for refusing them where they mean nothing)."""
-        flags = {"epochs": "--epochs", "steps": "--steps", "lr": "--lr", "optimizer": "--optimizer",
-                 "batch_size": "--batch-size", "weight_decay": "--weight-decay", "augment": "--augment"}
-        return [flag for key, flag in flags.items() if getattr(self, key) is not None]
 
 
 def recipe_from_config(config: dict[str, Any], source: str) -> Recipe:

@@ -19,13 +19,13 @@ from pathlib import Path
 
 from unlearn_cli.artifacts import Workspace
 from unlearn_cli.errors import ArtifactError, InputError
-from unlearn_cli.methods.training import GenericOptions
 from unlearn_cli.steps.evaluate import EvaluateOptions, evaluate
 from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
 from unlearn_cli.steps.prepare_data import PrepareOptions, prepare_dataset
 from unlearn_cli.steps.pretrain import PretrainOptions, pretrain
 from unlearn_cli.steps.report import ReportOptions, ReportResult, report
 from unlearn_cli.steps.unlearn import UnlearnOptions, unlearn
+from unlearn_cli.train.options import GenericOptions
 
 DATASET = "digits"
 MODEL = "digits-cnn-s0"

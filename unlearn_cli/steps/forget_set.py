@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearn_cli.artifacts import Manifest, Workspace, load_table, name_or_default, save_table
+from unlearn_cli.artifacts import Manifest, Workspace, load_table, name_or_default, naming, save_table
 from unlearn_cli.data.loader import DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
@@ -71,13 +71,10 @@ class ForgetSetOptions:
 
 
 def _default_name(base: str, options: ForgetSetOptions) -> str:
-    if options.manipulation is not None:
-        m = options.manipulation
-        tag = f"{m.kind}{m.size}-known{m.known:g}"
-    else:
-        tag = selection_tag(options.kind, options.params)
-    safe = "".join(ch if ch.isalnum() or ch in "._+-" else "_" for ch in tag)
-    return f"{base}-{safe}-s{options.seed}"
+    m = options.manipulation
+    if m is not None:
+        return naming.manipulation_name(base, m.kind, m.size, options.seed, known=m.known)
+    return naming.forget_name(base, selection_tag(options.kind, options.params), options.seed)
 
 
 def _difficulty(ws: Workspace, model: Manifest) -> DifficultyRecord | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from unlearn_cli.artifacts import Manifest, Workspace, name_or_default, save_table, save_tensors
+from unlearn_cli.artifacts import Manifest, Workspace, name_or_default, naming, save_table, save_tensors
 from unlearn_cli.data.augment import AugmentSpec
 from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.normalization import resolve_normalization
@@ -80,7 +80,7 @@ def _resolve(ws: Workspace, options: PretrainOptions) -> tuple[Manifest, Dataset
     recipe = resolve_recipe(options.recipe, info.name, options.model).with_overrides(
         epochs=options.epochs, steps=options.steps, lr=options.lr, batch_size=options.batch_size,
         weight_decay=options.weight_decay, drop_last=options.drop_last, normalization=options.normalization)
-    name = name_or_default(options.name, f"{info.name}-{options.model}-s{options.seed}")
+    name = name_or_default(options.name, naming.model_name(info.name, options.model, options.seed))
     if manipulation is not None:
         if not manipulation.config.get("manipulation"):
             raise InputError(f"{manipulation.source} is a forget set without a manipulation",

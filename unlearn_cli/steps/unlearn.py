@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearn_cli.artifacts import Manifest, Workspace, load_tensors, name_or_default, save_tensors
+from unlearn_cli.artifacts import Manifest, Workspace, load_tensors, name_or_default, naming, save_tensors
 from unlearn_cli.data.loader import DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
 from unlearn_cli.forget.view import TrainingView
 from unlearn_cli.methods import METHODS, MethodSpec, UnlearnContext
 from unlearn_cli.methods.presets import ResolvedPreset, preset_for
-from unlearn_cli.methods.training import GenericOptions, recipe_from_config, resolve_training
+from unlearn_cli.methods.training import recipe_from_config, resolve_training
 from unlearn_cli.models import valid_ks
 from unlearn_cli.models.architecture import Architecture
 from unlearn_cli.params import resolve_params
@@ -37,6 +37,7 @@ from unlearn_cli.train import distributed
 from unlearn_cli.train.checkpoint import Checkpointer
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
 from unlearn_cli.train.loop import unwrap
+from unlearn_cli.train.options import GenericOptions
 
 log = logging.getLogger(__name__)
 
@@ -120,22 +121,6 @@ def _check_pair(ws: Workspace, model: Manifest, forget: Manifest) -> None:
                          hint="make the forget set from the model (make-forget-set --model)")
 
 
-def _default_name(forget: Manifest, spec: MethodSpec, params: Any, baseline: Any, preset: str | None,
-                  seed: int) -> str:
-    """<forget set>-<method>[-<preset>][-<param><value>…]-s<seed>, naming the parameters
-    that differ from the `baseline` (the method's defaults under the preset) so a parameter
-    sweep gets distinct names."""
-    defaults = asdict(baseline)
-    changed = [f"{key}{_compact(value)}" for key, value in asdict(params).items() if value != defaults.get(key)]
-    parts = [forget.name, spec.name, *([preset] if preset else []), *changed, f"s{seed}"]
-    return "-".join(parts)
-
-
-def _compact(value: Any) -> str:
-    text = ",".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}" if isinstance(value, float) else str(value)
-    return "".join(ch if ch.isalnum() or ch in "._+-" else "_" for ch in text)
-
-
 def _resolve(ws: Workspace, options: UnlearnOptions) -> _Plan:
     spec = METHODS.get(options.method)
     preset = preset_for(options.preset, spec.name) if options.preset else None
@@ -158,7 +143,11 @@ def _resolve(ws: Workspace, options: UnlearnOptions) -> _Plan:
         raise InputError(f"forget set {forget.name} has an empty D_f", hint="make a forget set with rows to forget")
     if retain_size == 0:
         raise InputError(f"forget set {forget.name} leaves D_r empty", hint="make a smaller forget set")
-    name = name_or_default(options.name, _default_name(forget, spec, params, baseline, options.preset, options.seed))
+    # <forget set>-<method>[-<preset>][-<param><value>…]-s<seed>: the parameters that differ
+    # from the method's defaults under the preset, so a parameter sweep gets distinct names.
+    default = naming.run_name(forget.name, spec.name, options.preset, naming.changed_params(params, baseline),
+                              options.seed)
+    name = name_or_default(options.name, default)
     return _Plan(spec, params, model, forget, dataset, name, preset)
 
 

@@ -24,6 +24,7 @@ from unlearn_cli.errors import InputError
 from unlearn_cli.paths import user_path
 from unlearn_cli.sweep.tomlindex import Path as KeyPath
 from unlearn_cli.sweep.tomlindex import line_index, line_of
+from unlearn_cli.train.options import GenericOptions
 
 # ----------------------------------------------------------------------------- schema
 
@@ -67,8 +68,8 @@ STR = Value((str,))
 BOOL = Value((bool,))
 TEXT = Value((str, int), what="a string or integer (or a list of them)")
 
-GENERIC = {"epochs": INT, "steps": INT, "lr": FLOAT, "optimizer": STR, "batch_size": INT, "weight_decay": FLOAT,
-           "augment": BOOL}
+# The generic training options of a run, with the value types GenericOptions declares.
+GENERIC = {name: Value((kind,)) for name, kind in GenericOptions.value_types().items()}
 
 _SECTIONS: dict[str, Any] = {
     "datasets": STR,

@@ -26,12 +26,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from unlearn_cli.artifacts import Workspace, check_name
+from unlearn_cli.artifacts import Workspace, check_name, naming
 from unlearn_cli.errors import ArtifactError, InputError
+from unlearn_cli.forget.base import selection_tag
 from unlearn_cli.paths import user_path
-from unlearn_cli.sweep import naming
 from unlearn_cli.sweep.grid import GENERIC, NO_PRESET, Doc, Grid
 from unlearn_cli.sweep.tomlindex import Path as KeyPath
+from unlearn_cli.train.options import GenericOptions
 
 # How --plan and the final count group the nodes (manipulations are make-forget-set steps).
 LABELS = ("prepare", "pretrain", "forget", "unlearn", "evaluate", "report")
@@ -361,7 +362,7 @@ class _Setting:
     def _pretrains(self, dataset: str, model: str, where: KeyPath, prepare: str,
                    manipulation: _Manipulation | None) -> list[tuple[str, str, str]]:
         """(node id, name, cell) of every pretrained model of this dataset and architecture."""
-        from unlearn_cli.steps.pretrain import PretrainOptions
+        from unlearn_cli.steps.pretrain import DEFAULT_RECIPE, PretrainOptions
         from unlearn_cli.train.recipes import RECIPES
 
         doc = self.doc
@@ -375,13 +376,15 @@ class _Setting:
             seed = 0 if combo["seeds"] is None else combo["seeds"]
             overrides = {key: combo[key] for key in ("epochs", "steps", "lr", "batch_size", "weight_decay")}
             base = manipulation.name if manipulation else dataset
-            name = naming.model_name(base, model, seed, width=combo["width"], recipe=combo["recipe"], overrides=overrides)
+            recipe = combo["recipe"] or DEFAULT_RECIPE
+            typed = GenericOptions.coerced(overrides)  # the training options pretraining shares
+            name = naming.model_name(base, model, seed, width=combo["width"],
+                                     recipe=None if recipe == DEFAULT_RECIPE else recipe, tags=typed.name_tags())
             options = PretrainOptions(
-                dataset=dataset, model=model, recipe=combo["recipe"] or naming.DEFAULT_RECIPE, seed=seed,
+                dataset=dataset, model=model, recipe=recipe, seed=seed,
                 width=1.0 if combo["width"] is None else float(combo["width"]), device=self.b.device, name=name,
                 manipulation=manipulation.name if manipulation else None,
-                **{key: (float(value) if key in ("lr", "weight_decay") and value is not None else value)
-                   for key, value in overrides.items()})
+                **{key: getattr(typed, key) for key in overrides})
             deps = (prepare, *([manipulation.node] if manipulation else []))
             cell = f"model {name}"
             result.append((self.b.add(Node("pretrain", "model", name, options, deps, gpu=True), doc, where, cell),
@@ -399,7 +402,7 @@ class _Setting:
         if manipulation is not None:
             for fraction, where in zip(manipulation.known, manipulation.where):
                 params = {"fraction": fraction}
-                name = naming.forget_name(model, "known", params, manipulation.seed)
+                name = naming.forget_name(model, selection_tag("known", params), manipulation.seed)
                 options = ForgetSetOptions(model=model, kind="known", params=params, seed=manipulation.seed,
                                            name=name, device=self.b.device)
                 node = self.b.add(Node("forget", "forget-set", name, options, (model_node,)), doc, where,
@@ -428,7 +431,7 @@ class _Setting:
                     except InputError as error:
                         raise _rewrap(doc, where, error) from None
                     for seed, _ in seeds:
-                        name = naming.forget_name(model, kind, params, seed)
+                        name = naming.forget_name(model, selection_tag(kind, params), seed)
                         options = ForgetSetOptions(model=model, kind=kind, params=params, seed=seed, name=name,
                                                    device=self.b.device)
                         gpu = params.get("difficulty") == "confidence"
@@ -583,9 +586,9 @@ class _Setting:
     def _run(self, model: str, model_node: str, target: _Target, preset: str | None, entry: _MethodEntry,
              params: dict[str, Any], generic: dict[str, Any], seed: int) -> tuple[str, str, str | None]:
         from unlearn_cli.methods.presets import PRESETS
-        from unlearn_cli.methods.training import GenericOptions
         from unlearn_cli.params import resolve_params
         from unlearn_cli.steps.unlearn import UnlearnOptions
+        from unlearn_cli.train.options import GenericOptions
 
         spec = entry.spec
         at: KeyPath = ("methods", entry.index)
@@ -601,22 +604,17 @@ class _Setting:
             baseline = resolve_params(spec.params, preset_params, f"preset {applied}")
         except InputError as error:
             raise _rewrap(self.doc, (*at, "params"), error) from None
-        name = naming.run_name(target.run_base, spec.name, applied, naming.changed_params(resolved, baseline),
-                               generic, seed)
+        generic_options = GenericOptions.coerced(generic)
+        name = naming.run_name(target.run_base, spec.name, applied, naming.changed_params(resolved, baseline), seed,
+                               tags=generic_options.name_tags())
         options = UnlearnOptions(method=spec.name, model=model, forget=target.name, params=dict(params), preset=applied,
-                                 generic=GenericOptions(**{key: _typed(key, value) for key, value in generic.items()}),
+                                 generic=generic_options,
                                  seed=seed, name=name, device=self.b.device)
         describe = ", ".join([spec.name, *([f"preset {applied}"] if applied else []),
                               *(f"{k}={v}" for k, v in params.items()), f"seed {seed}"])
         node_id = self.b.add(Node("unlearn", "unlearned", name, options, (model_node, target.node), gpu=True),
                              self.doc, at, f"{describe} on {target.name}")
         return node_id, name, applied
-
-
-def _typed(key: str, value: Any) -> Any:
-    if value is not None and key in ("lr", "weight_decay"):
-        return float(value)
-    return value
 
 
 def with_force(node: Node, force: bool, resume: bool = False) -> Node:
