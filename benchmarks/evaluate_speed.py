@@ -33,9 +33,10 @@ from benchmarks import run_cli
 from benchmarks.synthetic_cifar import FOLDER, write_synthetic_cifar10
 from unlearn_cli.artifacts import Manifest, Workspace, save_tensors
 from unlearn_cli.errors import InputError
-from unlearn_cli.steps.evaluate import EvaluateOptions, evaluate
-from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
-from unlearn_cli.steps.prepare_data import PrepareOptions, prepare_dataset
+from unlearn_cli.steps.evaluate import evaluate
+from unlearn_cli.steps.forget_set import make_forget_set
+from unlearn_cli.steps.options import EvaluateOptions, ForgetSetOptions, PrepareOptions
+from unlearn_cli.steps.prepare_data import prepare_dataset
 from unlearn_cli.train.device import resolve_device
 
 MODEL_NAME = "bench-model"

@@ -47,11 +47,12 @@ from unlearn_cli.artifacts import Manifest, Workspace, load_table, load_tensors,
 from unlearn_cli.data.prepared import DatasetInfo
 from unlearn_cli.errors import InputError
 from unlearn_cli.steps.common import model_info
-from unlearn_cli.steps.evaluate import EvaluateOptions, evaluate
-from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
-from unlearn_cli.steps.prepare_data import PrepareOptions, prepare_dataset
-from unlearn_cli.steps.pretrain import PretrainOptions, pretrain
-from unlearn_cli.steps.unlearn import UnlearnOptions, unlearn
+from unlearn_cli.steps.evaluate import evaluate
+from unlearn_cli.steps.forget_set import make_forget_set
+from unlearn_cli.steps.options import EvaluateOptions, ForgetSetOptions, PrepareOptions, PretrainOptions, UnlearnOptions
+from unlearn_cli.steps.prepare_data import prepare_dataset
+from unlearn_cli.steps.pretrain import pretrain
+from unlearn_cli.steps.unlearn import unlearn
 from unlearn_cli.train.options import GenericOptions
 
 PRESET = "natmu-cifar100"

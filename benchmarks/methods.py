@@ -31,11 +31,12 @@ from typing import Any
 from benchmarks.synthetic_cifar import write_synthetic_cifar10
 from unlearn_cli.artifacts import Workspace
 from unlearn_cli.methods import METHODS
-from unlearn_cli.steps.evaluate import EvaluateOptions, evaluate
-from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
-from unlearn_cli.steps.prepare_data import PrepareOptions, prepare_dataset
-from unlearn_cli.steps.pretrain import PretrainOptions, pretrain
-from unlearn_cli.steps.unlearn import UnlearnOptions, unlearn
+from unlearn_cli.steps.evaluate import evaluate
+from unlearn_cli.steps.forget_set import make_forget_set
+from unlearn_cli.steps.options import EvaluateOptions, ForgetSetOptions, PrepareOptions, PretrainOptions, UnlearnOptions
+from unlearn_cli.steps.prepare_data import prepare_dataset
+from unlearn_cli.steps.pretrain import pretrain
+from unlearn_cli.steps.unlearn import unlearn
 from unlearn_cli.train.options import GenericOptions
 
 FORGET = "bench-f10"

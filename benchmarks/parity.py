@@ -39,10 +39,11 @@ from benchmarks import run_cli
 from benchmarks.synthetic_cifar import write_learnable_cifar10
 from unlearn_cli.artifacts import Workspace
 from unlearn_cli.errors import InputError
-from unlearn_cli.steps.evaluate import EvaluateOptions, evaluate
-from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
-from unlearn_cli.steps.prepare_data import PrepareOptions, prepare_dataset
-from unlearn_cli.steps.pretrain import PretrainOptions, pretrain
+from unlearn_cli.steps.evaluate import evaluate
+from unlearn_cli.steps.forget_set import make_forget_set
+from unlearn_cli.steps.options import EvaluateOptions, ForgetSetOptions, PrepareOptions, PretrainOptions
+from unlearn_cli.steps.prepare_data import prepare_dataset
+from unlearn_cli.steps.pretrain import pretrain
 from unlearn_cli.train.device import cpu_has_native_bf16
 
 SWITCHES = {"on": {"amp": True, "channels_last": True}, "off": {"amp": False, "channels_last": False}}

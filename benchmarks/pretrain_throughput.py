@@ -51,7 +51,8 @@ from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
 from unlearn_cli.models import MODELS, build_model
-from unlearn_cli.steps.prepare_data import PrepareOptions, prepare_dataset
+from unlearn_cli.steps.options import PrepareOptions
+from unlearn_cli.steps.prepare_data import prepare_dataset
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
 from unlearn_cli.train.loop import LoopConfig, StepOutput, train
 from unlearn_cli.train.objectives import cross_entropy

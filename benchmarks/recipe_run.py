@@ -25,8 +25,9 @@ if __package__ in (None, ""):
 
 from benchmarks.synthetic_cifar import write_synthetic_cifar10
 from unlearn_cli.artifacts import Workspace
-from unlearn_cli.steps.prepare_data import PrepareOptions, prepare_dataset
-from unlearn_cli.steps.pretrain import PretrainOptions, pretrain
+from unlearn_cli.steps.options import PrepareOptions, PretrainOptions
+from unlearn_cli.steps.prepare_data import prepare_dataset
+from unlearn_cli.steps.pretrain import pretrain
 
 
 def run(args: argparse.Namespace) -> dict:

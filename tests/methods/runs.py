@@ -6,8 +6,9 @@ from pathlib import Path
 
 from tests.steps.pipeline import prepared, pretrained
 from unlearn_cli.artifacts import Manifest, Workspace
-from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
-from unlearn_cli.steps.unlearn import UnlearnOptions, unlearn
+from unlearn_cli.steps.forget_set import make_forget_set
+from unlearn_cli.steps.options import ForgetSetOptions, UnlearnOptions
+from unlearn_cli.steps.unlearn import unlearn
 from unlearn_cli.train.options import GenericOptions
 
 FORGET = "f10"

@@ -23,7 +23,8 @@ from unlearn_cli.methods.boundary import (
     widened,
 )
 from unlearn_cli.steps.common import load_weights
-from unlearn_cli.steps.unlearn import UnlearnOptions, prepare
+from unlearn_cli.steps.options import UnlearnOptions
+from unlearn_cli.steps.unlearn import prepare
 
 # The session workspaces digits_cli and cifar10_cli, shared by the ssd, salun and boundary tests.
 pytest_plugins = ["tests.methods.surgery_fixtures"]

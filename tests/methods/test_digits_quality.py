@@ -12,7 +12,8 @@ import pytest
 
 from tests.methods.runs import FORGET, run
 from unlearn_cli.methods import METHODS
-from unlearn_cli.steps.evaluate import EvaluateOptions, evaluate
+from unlearn_cli.steps.evaluate import evaluate
+from unlearn_cli.steps.options import EvaluateOptions
 from unlearn_cli.train.options import GenericOptions
 
 SEEDS = (0, 1, 2)

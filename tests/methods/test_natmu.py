@@ -38,8 +38,9 @@ from unlearn_cli.methods.natmu import (
 )
 from unlearn_cli.params import resolve_params
 from unlearn_cli.steps.common import load_weights, training_view
-from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
-from unlearn_cli.steps.unlearn import UnlearnOptions, unlearn
+from unlearn_cli.steps.forget_set import make_forget_set
+from unlearn_cli.steps.options import ForgetSetOptions, UnlearnOptions
+from unlearn_cli.steps.unlearn import unlearn
 from unlearn_cli.train.device import SpeedSwitches
 from unlearn_cli.train.inference import predict_logits
 from unlearn_cli.train.options import GenericOptions

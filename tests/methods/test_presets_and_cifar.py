@@ -12,7 +12,8 @@ from tests.methods.runs import FORGET
 from tests.methods.surgery_helpers import run_ok
 from unlearn_cli.methods import METHODS
 from unlearn_cli.methods.presets import PRESETS
-from unlearn_cli.steps.unlearn import UnlearnOptions, prepare
+from unlearn_cli.steps.options import UnlearnOptions
+from unlearn_cli.steps.unlearn import prepare
 from unlearn_cli.train.options import GenericOptions
 
 pytest_plugins = ["tests.methods.surgery_fixtures"]

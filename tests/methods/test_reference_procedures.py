@@ -18,7 +18,8 @@ from unlearn_cli.methods.losses import distill_kl
 from unlearn_cli.methods.presets import PRESETS
 from unlearn_cli.methods.scrub import ScrubParams, scrub_kl, scrub_objective, steps_form_plan
 from unlearn_cli.params import resolve_params
-from unlearn_cli.steps.unlearn import UnlearnOptions, prepare, unlearn
+from unlearn_cli.steps.options import UnlearnOptions
+from unlearn_cli.steps.unlearn import prepare, unlearn
 from unlearn_cli.train.loop import StepOutput
 from unlearn_cli.train.options import GenericOptions
 from unlearn_cli.train.sources import PhaseBatch, Phased

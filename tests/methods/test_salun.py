@@ -14,7 +14,8 @@ from tests.conftest import assert_one_line_error
 from tests.methods.surgery_helpers import SPEC6_METRICS, artifacts_of, run_ok
 from unlearn_cli.artifacts import load_tensors
 from unlearn_cli.methods.salun import global_top_fraction, saliency_mask
-from unlearn_cli.steps.unlearn import UnlearnOptions, prepare
+from unlearn_cli.steps.options import UnlearnOptions
+from unlearn_cli.steps.unlearn import prepare
 from unlearn_cli.train.options import GenericOptions
 
 # The session workspaces digits_cli and cifar10_cli, shared by the ssd, salun and boundary tests.

@@ -16,7 +16,8 @@ from tests.conftest import assert_one_line_error
 from tests.methods.surgery_helpers import SPEC6_METRICS, artifacts_of, run_ok
 from unlearn_cli.artifacts import load_tensors
 from unlearn_cli.methods.ssd import SsdParams, dampen_, importances, selective_synaptic_dampening
-from unlearn_cli.steps.unlearn import UnlearnOptions, prepare
+from unlearn_cli.steps.options import UnlearnOptions
+from unlearn_cli.steps.unlearn import prepare
 
 LN2 = math.log(2.0)
 

@@ -10,7 +10,8 @@ import pytest
 from tests.report.fixtures import Chain
 from unlearn_cli.report import read_record, report_markdown, summarize
 from unlearn_cli.report.collapse import COLLAPSE_POINTS
-from unlearn_cli.steps.report import ReportOptions, report
+from unlearn_cli.steps.options import ReportOptions
+from unlearn_cli.steps.report import report
 
 
 def sections_of(chain: Chain):

@@ -8,7 +8,8 @@ from PIL import Image
 
 from tests.report.fixtures import Chain
 from unlearn_cli.report import plan_plots, read_record, summarize
-from unlearn_cli.steps.report import ReportOptions, report
+from unlearn_cli.steps.options import ReportOptions
+from unlearn_cli.steps.report import report
 
 
 def every_kind_of_setting(chain: Chain) -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from tests.report.fixtures import Chain
 from tests.report.test_report_command import basic
-from unlearn_cli.steps.report import ReportOptions, report
+from unlearn_cli.steps.options import ReportOptions
+from unlearn_cli.steps.report import report
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## Reading results without unlearn"

@@ -10,7 +10,8 @@ import torch
 
 from tests.steps.pipeline import copy_workspace, prepared, pretrained
 from unlearn_cli.steps.common import load_weights, view_loader
-from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
+from unlearn_cli.steps.forget_set import make_forget_set
+from unlearn_cli.steps.options import ForgetSetOptions
 from unlearn_cli.train.device import SpeedSwitches
 from unlearn_cli.train.inference import accuracy, predict_logits
 

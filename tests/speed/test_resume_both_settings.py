@@ -9,8 +9,9 @@ import pytest
 
 from tests.methods.runs import FORGET, make_workspace
 from tests.steps.pipeline import copy_workspace
-from unlearn_cli.steps.pretrain import PretrainOptions, pretrain
-from unlearn_cli.steps.unlearn import UnlearnOptions, unlearn
+from unlearn_cli.steps.options import PretrainOptions, UnlearnOptions
+from unlearn_cli.steps.pretrain import pretrain
+from unlearn_cli.steps.unlearn import unlearn
 from unlearn_cli.train.checkpoint import Checkpointer
 from unlearn_cli.train.options import GenericOptions
 

@@ -8,8 +8,9 @@ import shutil
 from pathlib import Path
 
 from unlearn_cli.artifacts import Workspace
-from unlearn_cli.steps.prepare_data import PrepareOptions, prepare_dataset
-from unlearn_cli.steps.pretrain import PretrainOptions, pretrain
+from unlearn_cli.steps.options import PrepareOptions, PretrainOptions
+from unlearn_cli.steps.prepare_data import prepare_dataset
+from unlearn_cli.steps.pretrain import pretrain
 
 # A tiny model trained briefly: enough to fit digits well (≈95 % test) in a couple of seconds.
 TINY = dict(model="cnn", width=0.5, epochs=6, device="cpu")

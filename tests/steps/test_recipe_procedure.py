@@ -18,9 +18,10 @@ from unlearn_cli.data.augment import normalize
 from unlearn_cli.data.normalization import NATMU_CONSTANTS, resolve_normalization
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.steps.common import load_weights
-from unlearn_cli.steps.evaluate import EvaluateOptions, evaluate
-from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
-from unlearn_cli.steps.unlearn import UnlearnOptions, unlearn
+from unlearn_cli.steps.evaluate import evaluate
+from unlearn_cli.steps.forget_set import make_forget_set
+from unlearn_cli.steps.options import EvaluateOptions, ForgetSetOptions, UnlearnOptions
+from unlearn_cli.steps.unlearn import unlearn
 from unlearn_cli.train.options import GenericOptions
 from unlearn_cli.train.recipes import resolve_recipe
 

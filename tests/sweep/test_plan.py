@@ -11,7 +11,8 @@ import pytest
 from tests.conftest import assert_one_line_error
 from tests.sweep.helpers import SMALL_GRID, write_grid
 from unlearn_cli.sweep.grid import load_grid
-from unlearn_cli.sweep.plan import DONE, REDO, TODO, build_plan, plan_status
+from unlearn_cli.sweep.plan import build_plan
+from unlearn_cli.sweep.status import DONE, REDO, TODO, plan_status
 
 GRIDS = Path(__file__).resolve().parents[2] / "grids"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from unlearn_cli.artifacts import Workspace
-from unlearn_cli.steps.prepare_data import PrepareOptions
+from unlearn_cli.steps.options import PrepareOptions
 from unlearn_cli.sweep.local import LocalExecutor
 from unlearn_cli.sweep.node import FAILED, RAN, SKIPPED, Outcome
 from unlearn_cli.sweep.plan import Node

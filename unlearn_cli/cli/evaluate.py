@@ -44,8 +44,8 @@ def evaluate(
 
     In a pipe: unlearn unlearn --method scrub --forget F | unlearn evaluate --json
     """
-    from unlearn_cli.steps.evaluate import EvaluateOptions
     from unlearn_cli.steps.evaluate import evaluate as run_step
+    from unlearn_cli.steps.options import EvaluateOptions
 
     upstream = fill_from_stdin({"--run": run, "--forget": forget, "--reference": reference},
                                {"--run": ("unlearned", "model"), "--forget": ("forget-set",), "--reference": ()},

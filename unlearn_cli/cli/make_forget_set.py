@@ -47,8 +47,8 @@ def make_forget_set(
     Another known fraction of that manipulation, for the model pretrained on it:
     unlearn make-forget-set --model cifar10-poison500-known0.5-s0-resnet9 --known 0.2
     """
-    from unlearn_cli.steps.forget_set import ForgetSetOptions, ManipulationOptions
     from unlearn_cli.steps.forget_set import make_forget_set as run
+    from unlearn_cli.steps.options import ForgetSetOptions, ManipulationOptions
 
     upstream = fill_from_stdin({"--model": model, "--dataset": dataset},
                                {"--model": ("model",), "--dataset": ("dataset",)},

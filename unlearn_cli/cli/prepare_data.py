@@ -23,7 +23,8 @@ def prepare_data(
     Example: unlearn prepare-data --dataset cifar10 --source ~/cifar-10-python.tar.gz
     """
     # Imported here so `unlearn --help` does not pay for importing torch.
-    from unlearn_cli.steps.prepare_data import PrepareOptions, prepare_dataset
+    from unlearn_cli.steps.options import PrepareOptions
+    from unlearn_cli.steps.prepare_data import prepare_dataset
 
     options = PrepareOptions(dataset=dataset, source=source, download=download, force=force)
     emit_path(prepare_dataset(workspace(workspace_path), options))

@@ -54,7 +54,7 @@ def pretrain(
                                {"--dataset": ("dataset",), "--manipulation": ("forget-set",)},
                                read=dataset is None and manipulation is None and stdin_is_pipe(fifo_only=True))
     dataset, manipulation = upstream["--dataset"], upstream["--manipulation"]
-    from unlearn_cli.steps.pretrain import PretrainOptions
+    from unlearn_cli.steps.options import PretrainOptions
     from unlearn_cli.steps.pretrain import pretrain as run
 
     options = PretrainOptions(

@@ -128,7 +128,7 @@ def report(
     Example: ls manifests/evaluation/*.json | unlearn report - --name digits
     """
     from unlearn_cli.report import to_csv
-    from unlearn_cli.steps.report import ReportOptions
+    from unlearn_cli.steps.options import ReportOptions
     from unlearn_cli.steps.report import report as run_step
 
     refs = input_refs(list(evaluations or []), every)

@@ -47,7 +47,7 @@ def unlearn(
     In a pipe: unlearn make-forget-set --model M --per 10 | unlearn unlearn --method scrub | unlearn evaluate
     """
     from unlearn_cli.params import parse_assignments
-    from unlearn_cli.steps.unlearn import UnlearnOptions
+    from unlearn_cli.steps.options import UnlearnOptions
     from unlearn_cli.steps.unlearn import unlearn as run
 
     upstream = fill_from_stdin({"--forget": forget, "--model": model},

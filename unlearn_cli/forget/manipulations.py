@@ -132,8 +132,7 @@ def manipulate(
         raise ValueError(f"labels must be a 1-D integer array, got {labels.dtype}{labels.shape}")
     labels = labels.astype(np.int64, copy=False)
     rng = make_rng(seed)
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise InputError(f"--size {size!r} is not a positive integer", hint="give the number of rows to manipulate")
+    check_size(size)
     if size > labels.size:
         raise InputError(
             f"--size {size} is larger than the train split ({labels.size} rows)",
@@ -235,10 +234,18 @@ def _labelswap(
     return ManipulatedView(train_label, np.zeros(labels.size, dtype=bool), manipulated)
 
 
-def check_known_fraction(known: float) -> float:
+def check_size(size: int, what: str = "--size") -> int:
+    """N, how many train rows a manipulation changes: a positive integer. `what` names the
+    value in the message (the flag; a grid names its key)."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise InputError(f"{what} {size!r} is not a positive integer", hint="give the number of rows to manipulate")
+    return int(size)
+
+
+def check_known_fraction(known: float, what: str = "--known") -> float:
     """F, the fraction of the manipulated rows the unlearner knows: a number with 0 < F ≤ 1."""
     if not (isinstance(known, (int, float, np.integer, np.floating)) and 0.0 < float(known) <= 1.0):
-        raise InputError(f"--known {known!r} is outside (0, 1]",
+        raise InputError(f"{what} {known!r} is outside (0, 1]",
                          hint="give the known fraction F with 0 < F ≤ 1, e.g. --known 0.5")
     return float(known)
 

@@ -57,6 +57,11 @@ class MethodSpec:
     reference: str = ""  # where its rule comes from, for `unlearn ls methods`
     check_model: ModelCheck | None = None  # what it needs of the architecture (e.g. a linear head)
 
+    def refused(self, training_options: list[str]) -> list[str]:
+        """Which of the given training options this method refuses: all of them if it does not
+        train (it would otherwise ignore them silently), none if it does."""
+        return [] if self.trains else list(training_options)
+
 
 METHODS: Registry[MethodSpec] = Registry("method")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from unlearn_cli.errors import ArtifactError, InputError
+from unlearn_cli.errors import ArtifactError
 from unlearn_cli.methods.base import MethodSpec
 from unlearn_cli.methods.context import Training
 from unlearn_cli.train.optim import OptimizerSpec
@@ -64,14 +64,9 @@ def resolve_training(spec: MethodSpec, params: Any, own_recipe: Recipe | None,
                      options: GenericOptions, preset_fields: dict[str, Any] | None = None) -> Training | None:
     """The run's recipe: the method's default (or the model's own, for retrain), then the
     preset's fields, then the generic options; augmentation likewise (on unless a preset or
-    --no-augment turns it off). None for a method that does not train; giving it training
-    options is an error (they would be silently ignored otherwise)."""
+    --no-augment turns it off). None for a method that does not train (whose options
+    `UnlearnOptions.resolve` has refused already)."""
     if not spec.trains:
-        given = options.given()
-        if given:
-            raise InputError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply: "
-                             f"method '{spec.name}' does not train",
-                             hint=f"leave out {', '.join(given)}; see `unlearn ls methods` for its parameters")
         return None
     if spec.recipe is None:
         if own_recipe is None:

@@ -19,12 +19,20 @@ from pathlib import Path
 
 from unlearn_cli.artifacts import Workspace
 from unlearn_cli.errors import ArtifactError, InputError
-from unlearn_cli.steps.evaluate import EvaluateOptions, evaluate
-from unlearn_cli.steps.forget_set import ForgetSetOptions, make_forget_set
-from unlearn_cli.steps.prepare_data import PrepareOptions, prepare_dataset
-from unlearn_cli.steps.pretrain import PretrainOptions, pretrain
-from unlearn_cli.steps.report import ReportOptions, ReportResult, report
-from unlearn_cli.steps.unlearn import UnlearnOptions, unlearn
+from unlearn_cli.steps.evaluate import evaluate
+from unlearn_cli.steps.forget_set import make_forget_set
+from unlearn_cli.steps.options import (
+    EvaluateOptions,
+    ForgetSetOptions,
+    PrepareOptions,
+    PretrainOptions,
+    ReportOptions,
+    UnlearnOptions,
+)
+from unlearn_cli.steps.prepare_data import prepare_dataset
+from unlearn_cli.steps.pretrain import pretrain
+from unlearn_cli.steps.report import ReportResult, report
+from unlearn_cli.steps.unlearn import unlearn
 from unlearn_cli.train.options import GenericOptions
 
 DATASET = "digits"

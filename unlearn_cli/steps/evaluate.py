@@ -25,28 +25,13 @@ from unlearn_cli.forget.manipulations import Manipulation
 from unlearn_cli.forget.view import TrainingView
 from unlearn_cli.metrics import EvalContext, Outputs, compute_metrics, per_sample_table
 from unlearn_cli.steps.common import dataset_of, load_weights, model_info, training_view, view_loader
+from unlearn_cli.steps.options import EvaluateOptions
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
 from unlearn_cli.train.inference import eval_loader, predict_logits
 
 log = logging.getLogger(__name__)
 
 RUN_KINDS = ("unlearned", "model")
-
-
-@dataclass(frozen=True)
-class EvaluateOptions:
-    run: str
-    forget: str | None = None
-    reference: str | None = None
-    metrics: tuple[str, ...] | None = None
-    name: str | None = None
-    seed: int = 0
-    device: str | None = None
-    force: bool = False
-    # Speed switches of the forward passes. Measurement is exact before it is fast: both are
-    # off unless asked for, so the logits are float32 whatever precision the model trained in.
-    amp: bool = False
-    channels_last: bool = False
 
 
 @dataclass
@@ -175,6 +160,7 @@ def _check_reference_run(ws: Workspace, run: Manifest, reference: Manifest) -> N
 
 
 def evaluate(ws: Workspace, options: EvaluateOptions) -> EvaluationResult:
+    options.validate()
     run = read_run(ws, options.run)
     forget = forget_of(ws, run, options.forget)
     dataset = dataset_of(ws, run)

@@ -10,7 +10,7 @@ Two entry points share one output format (SPEC §4):
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +31,13 @@ from unlearn_cli.forget import (
     known_subset,
     make_forget_indices,
     manipulate,
-    resolve_params,
 )
 from unlearn_cli.forget.base import selection_tag
 from unlearn_cli.forget.kinds import FINE_KEY
 from unlearn_cli.forget.table import indices_to_mask
 from unlearn_cli.forget.view import TrainingView
 from unlearn_cli.steps.common import dataset_of, load_weights, model_info, training_view, view_loader
+from unlearn_cli.steps.options import ForgetSetOptions
 from unlearn_cli.train.device import resolve_device
 from unlearn_cli.train.inference import predict_logits
 
@@ -45,29 +45,6 @@ log = logging.getLogger(__name__)
 
 # Interclass defaults of SPEC §4.2 (cat/dog; maple_tree/orange).
 DEFAULT_INTERCLASS = {"cifar10": (3, 5), "cifar100": (47, 53)}
-
-
-@dataclass(frozen=True)
-class ManipulationOptions:
-    kind: str
-    size: int
-    known: float = 1.0
-    patch_size: int = 3
-    target: str = "0"
-    classes: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class ForgetSetOptions:
-    model: str | None = None
-    dataset: str | None = None
-    kind: str | None = None  # a FORGET_KINDS name
-    params: dict[str, Any] = field(default_factory=dict)
-    manipulation: ManipulationOptions | None = None
-    seed: int = 0
-    name: str | None = None
-    device: str | None = None
-    force: bool = False
 
 
 def _default_name(base: str, options: ForgetSetOptions) -> str:
@@ -86,15 +63,7 @@ def _difficulty(ws: Workspace, model: Manifest) -> DifficultyRecord | None:
 
 
 def make_forget_set(ws: Workspace, options: ForgetSetOptions) -> Path:
-    if (options.model is None) == (options.dataset is None):
-        raise InputError("give exactly one of --model and --dataset",
-                         hint="--model for a forget set of a trained model; --dataset with --manipulation before pretraining")
-    if (options.kind is None) == (options.manipulation is None):
-        raise InputError("choose what to forget: one of --per, --fraction, --class, --subclass, --indices, or --manipulation",
-                         hint="e.g. --per 10, or --manipulation poison --size 500 --known 0.5")
-    if options.manipulation is not None and options.model is not None:
-        raise InputError("manipulations are made before pretraining, from a dataset",
-                         hint="use --dataset D --manipulation ..., then pretrain --manipulation <that manifest>")
+    options.validate()
     model = ws.read("model", options.model) if options.model else None
     dataset = dataset_of(ws, model) if model else ws.read("dataset", options.dataset)
     info = DatasetInfo.from_manifest(dataset)
@@ -127,8 +96,6 @@ def make_forget_set(ws: Workspace, options: ForgetSetOptions) -> Path:
 
 def _manipulated(info: DatasetInfo, labels: np.ndarray, options: ForgetSetOptions) -> tuple[TrainingView, dict]:
     m = options.manipulation
-    if not 0 < m.known <= 1:
-        raise InputError(f"--known {m.known} is outside (0, 1]", hint="e.g. --known 0.5 tells the unlearner half")
     if m.patch_size < 1 or m.patch_size > info.image_size:
         raise InputError(f"--patch-size {m.patch_size} does not fit {info.image_size}-pixel images",
                          hint=f"choose 1..{info.image_size}")
@@ -152,7 +119,7 @@ def _manipulated(info: DatasetInfo, labels: np.ndarray, options: ForgetSetOption
 def _selected(ws: Workspace, info: DatasetInfo, train, model: Manifest | None,
               options: ForgetSetOptions) -> tuple[TrainingView, dict]:
     kind = FORGET_KINDS.get(options.kind)
-    params = resolve_params(kind, options.params)
+    params = options.resolved_params()
     if kind.requires_model(params) and model is None:
         raise InputError(f"--{options.kind} {next(iter(options.params.values()), '')} ranks by a trained model",
                          hint="pass --model <pretrained model>")

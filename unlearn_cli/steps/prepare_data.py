@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +13,9 @@ from unlearn_cli.data.prepared import DatasetInfo
 from unlearn_cli.data.sources import DATASETS, RawDataset, Split, download_source, read_dataset
 from unlearn_cli.errors import InputError
 from unlearn_cli.paths import user_path
+from unlearn_cli.steps.options import PrepareOptions
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PrepareOptions:
-    dataset: str
-    source: Path | None = None
-    download: bool = False
-    force: bool = False
 
 
 def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[list[float], list[float]]:
@@ -76,6 +68,7 @@ def _read(ws: Workspace, options: PrepareOptions) -> tuple[RawDataset, str]:
 
 def prepare_dataset(ws: Workspace, options: PrepareOptions) -> Path:
     """Read, validate and write one dataset; returns the manifest path."""
+    options.validate()
     spec = DATASETS.get(options.dataset)
     ws.check_new("dataset", spec.name, options.force)
     raw, source = _read(ws, options)

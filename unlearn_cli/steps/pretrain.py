@@ -8,7 +8,7 @@ test accuracy, which would leak the test set into it.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -23,6 +23,7 @@ from unlearn_cli.forget.view import TrainingView
 from unlearn_cli.models import check_model_fits
 from unlearn_cli.models.architecture import Architecture
 from unlearn_cli.steps.common import training_view, view_loader
+from unlearn_cli.steps.options import DEFAULT_DATASET, PretrainOptions
 from unlearn_cli.train import distributed
 from unlearn_cli.train.checkpoint import Checkpointer
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
@@ -31,43 +32,16 @@ from unlearn_cli.train.inference import accuracy, predict_logits
 from unlearn_cli.train.loop import LoopConfig, train, unwrap
 from unlearn_cli.train.objectives import cross_entropy
 from unlearn_cli.train.optim import build_optimizer
-from unlearn_cli.train.recipes import Recipe, resolve_recipe
+from unlearn_cli.train.recipes import Recipe
 from unlearn_cli.train.schedules import build_schedule
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RECIPE = "fast"
-DEFAULT_DATASET = "digits"
-
-
-@dataclass(frozen=True)
-class PretrainOptions:
-    dataset: str | None  # None: the manipulation's dataset, else digits
-    model: str
-    recipe: str = DEFAULT_RECIPE
-    epochs: int | None = None
-    steps: int | None = None
-    lr: float | None = None
-    batch_size: int | None = None
-    weight_decay: float | None = None
-    drop_last: bool | None = None  # None: the recipe's
-    normalization: str | None = None  # None: the recipe's
-    seed: int = 0
-    width: float = 1.0
-    device: str | None = None
-    name: str | None = None
-    manipulation: str | None = None
-    resume: bool = False
-    force: bool = False
-    amp: bool | None = None
-    channels_last: bool | None = None
-    compile: bool | None = None
 
 
 def _resolve(ws: Workspace, options: PretrainOptions) -> tuple[Manifest, DatasetInfo, Recipe, str, Manifest | None]:
     """Every check that can fail before long work starts."""
-    if not options.width > 0:
-        raise InputError(f"--width must be positive (got {options.width})", hint="e.g. --width 0.5")
+    options.validate()
     manipulation = ws.read("forget-set", options.manipulation) if options.manipulation is not None else None
     if options.dataset is not None:
         dataset = ws.read("dataset", options.dataset)
@@ -77,9 +51,7 @@ def _resolve(ws: Workspace, options: PretrainOptions) -> tuple[Manifest, Dataset
         dataset = ws.read("dataset", DEFAULT_DATASET)
     info = DatasetInfo.from_manifest(dataset)
     check_model_fits(options.model, image_size=info.image_size, dataset=info.name)
-    recipe = resolve_recipe(options.recipe, info.name, options.model).with_overrides(
-        epochs=options.epochs, steps=options.steps, lr=options.lr, batch_size=options.batch_size,
-        weight_decay=options.weight_decay, drop_last=options.drop_last, normalization=options.normalization)
+    recipe = options.recipe_for(info.name)
     name = name_or_default(options.name, naming.model_name(info.name, options.model, options.seed))
     if manipulation is not None:
         if not manipulation.config.get("manipulation"):

@@ -26,17 +26,10 @@ from unlearn_cli.report import (
     summarize,
     summary_rows,
 )
+from unlearn_cli.steps.options import ReportOptions
 
 SUMMARY_MD = "summary.md"
 SUMMARY_PARQUET = "summary.parquet"
-
-
-@dataclass(frozen=True)
-class ReportOptions:
-    evaluations: tuple[str, ...] = ()  # manifest paths or names
-    every: bool = False  # --all: every evaluation in the workspace
-    name: str | None = None
-    force: bool = False
 
 
 @dataclass

@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,38 +26,19 @@ from unlearn_cli.data.loader import DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
 from unlearn_cli.forget.view import TrainingView
-from unlearn_cli.methods import METHODS, MethodSpec, UnlearnContext
-from unlearn_cli.methods.presets import ResolvedPreset, preset_for
+from unlearn_cli.methods import MethodSpec, UnlearnContext
+from unlearn_cli.methods.presets import ResolvedPreset
 from unlearn_cli.methods.training import recipe_from_config, resolve_training
 from unlearn_cli.models import valid_ks
 from unlearn_cli.models.architecture import Architecture
-from unlearn_cli.params import resolve_params
 from unlearn_cli.steps.common import dataset_of, load_weights, model_info, training_view
+from unlearn_cli.steps.options import UnlearnOptions
 from unlearn_cli.train import distributed
 from unlearn_cli.train.checkpoint import Checkpointer
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
 from unlearn_cli.train.loop import unwrap
-from unlearn_cli.train.options import GenericOptions
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class UnlearnOptions:
-    method: str
-    model: str | None = None
-    forget: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    preset: str | None = None
-    generic: GenericOptions = field(default_factory=GenericOptions)
-    seed: int = 0
-    device: str | None = None
-    amp: bool | None = None
-    channels_last: bool | None = None
-    compile: bool | None = None
-    name: str | None = None
-    force: bool = False
-    resume: bool = False
 
 
 @dataclass
@@ -122,14 +103,8 @@ def _check_pair(ws: Workspace, model: Manifest, forget: Manifest) -> None:
 
 
 def _resolve(ws: Workspace, options: UnlearnOptions) -> _Plan:
-    spec = METHODS.get(options.method)
-    preset = preset_for(options.preset, spec.name) if options.preset else None
-    values = {**(preset.params if preset else {}), **options.params}
-    params = resolve_params(spec.params, values, f"method '{spec.name}'")
-    baseline = resolve_params(spec.params, preset.params if preset else {}, f"preset {options.preset}")
-    if not spec.trains and options.resume:
-        raise InputError(f"--resume does not apply: method '{spec.name}' does not train",
-                         hint="leave out --resume")
+    choice = options.resolve()
+    spec, params, preset = choice.spec, choice.params, choice.preset
     if distributed.launched_by_torchrun() and os.environ.get("WORLD_SIZE", "1") != "1" and not spec.distributed:
         raise InputError(f"method '{spec.name}' does not run under torchrun",
                          hint="run it as a single process (only retrain is distributed)")
@@ -145,8 +120,8 @@ def _resolve(ws: Workspace, options: UnlearnOptions) -> _Plan:
         raise InputError(f"forget set {forget.name} leaves D_r empty", hint="make a smaller forget set")
     # <forget set>-<method>[-<preset>][-<param><value>…]-s<seed>: the parameters that differ
     # from the method's defaults under the preset, so a parameter sweep gets distinct names.
-    default = naming.run_name(forget.name, spec.name, options.preset, naming.changed_params(params, baseline),
-                              options.seed)
+    default = naming.run_name(forget.name, spec.name, options.preset,
+                              naming.changed_params(params, choice.baseline), options.seed)
     name = name_or_default(options.name, default)
     return _Plan(spec, params, model, forget, dataset, name, preset)
 

@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import copy
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from unlearn_cli.errors import InputError
+from unlearn_cli.forget.manipulations import check_known_fraction, check_size
 from unlearn_cli.paths import user_path
+from unlearn_cli.steps.options import check_width
 from unlearn_cli.sweep.tomlindex import Path as KeyPath
 from unlearn_cli.sweep.tomlindex import line_index, line_of
 from unlearn_cli.train.options import GenericOptions
@@ -36,6 +40,7 @@ class Value:
     types: tuple[type, ...]
     axis: bool = True
     what: str = ""
+    check: Callable[[Any], Any] | None = None  # the step's own rule for each value (raises InputError)
 
     def describe(self) -> str:
         return self.what or (" or ".join(_TYPE_NAMES[t] for t in self.types) + (" (or a list of them)" if self.axis else ""))
@@ -76,10 +81,11 @@ _SECTIONS: dict[str, Any] = {
     "models": STR,
     "presets": STR,
     "data": Table(any_key=Table({"source": Value((str,), axis=False), "download": Value((bool,), axis=False)})),
-    "pretrain": Table({"recipe": STR, "seeds": INT, "width": FLOAT, "epochs": INT, "steps": INT, "lr": FLOAT,
-                       "batch_size": INT, "weight_decay": FLOAT}),
-    "manipulation": Table({"kinds": STR, "sizes": INT, "known": FLOAT, "patch_size": INT, "target": TEXT,
-                           "classes": STR, "seeds": INT}),
+    "pretrain": Table({"recipe": STR, "seeds": INT, "width": Value((float,), check=partial(check_width, what="width")),
+                       "epochs": INT, "steps": INT, "lr": FLOAT, "batch_size": INT, "weight_decay": FLOAT}),
+    "manipulation": Table({"kinds": STR, "sizes": Value((int,), check=partial(check_size, what="manipulation size")),
+                           "known": Value((float,), check=partial(check_known_fraction, what="known fraction")),
+                           "patch_size": INT, "target": TEXT, "classes": STR, "seeds": INT}),
     "forget": Table({"per": INT, "fraction": FLOAT, "class": TEXT, "subclass": STR, "indices": STR,
                      "difficulty": STR, "balance": BOOL, "seeds": INT}),
     "unlearn": Table({"seeds": INT, **GENERIC}),
@@ -183,10 +189,15 @@ def _check_value(grid: GridFile, value: Any, spec: Value, path: KeyPath) -> None
     if isinstance(value, list) and not value:
         raise grid.error(path, f"{_key_text(path)} is an empty list", hint="give at least one value, or leave the key out")
     for index, item in enumerate(items):
+        at = (*path, index) if items is value else path
         if not _scalar_ok(item, spec.types):
-            at = (*path, index) if items is value else path
             raise grid.error(at, f"{_key_text(path)} = {item!r} is not {spec.describe()}",
                              hint=f"{_key_text(path)} takes {spec.describe()}")
+        if spec.check is not None:
+            try:
+                spec.check(item)
+            except InputError as error:
+                raise grid.error(at, error.message, hint=error.hint) from None
 
 
 def _check_param(grid: GridFile, value: Any, path: KeyPath) -> None:

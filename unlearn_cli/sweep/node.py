@@ -19,12 +19,14 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from unlearn_cli.artifacts import Workspace
 from unlearn_cli.errors import TrainingError, UnlearnError
-from unlearn_cli.sweep.plan import DONE, TODO, Node, artifact_state, with_force
+from unlearn_cli.steps.registry import STEPS
+from unlearn_cli.sweep.plan import Node
+from unlearn_cli.sweep.status import DONE, TODO, artifact_state
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +90,11 @@ def _execute(ws: Workspace, node: Node, threads: int | None) -> str:
         import torch
 
         torch.set_num_threads(threads)
-    checkpoint = _checkpoint(ws, node)
+    step = STEPS.get(node.step)
+    checkpoint = step.checkpoint(ws, node.name)
     resume = checkpoint is not None and checkpoint.exists()
     try:
-        _call(ws, with_force(node, force=state != TODO, resume=resume))
+        step.run(ws, with_force(node, force=state != TODO, resume=resume).options)
     except TrainingError as error:
         if not resume or "resume" not in error.message:
             raise
@@ -99,51 +102,13 @@ def _execute(ws: Workspace, node: Node, threads: int | None) -> str:
         # it cannot be continued, so start over.
         log.warning("%s: %s; starting over", node.id, error.message)
         checkpoint.unlink(missing_ok=True)
-        _call(ws, with_force(node, force=state != TODO))
+        step.run(ws, with_force(node, force=state != TODO).options)
     return RAN
-
-
-def _checkpoint(ws: Workspace, node: Node) -> Path | None:
-    if node.step == "pretrain":
-        return ws.ckpt_path(node.name, ".resume")
-    if node.step == "unlearn":
-        return ws.ckpt_path(node.name, ".resume", kind="unlearned")
-    return None
-
-
-def _call(ws: Workspace, node: Node) -> None:
-    options = node.options
-    if node.step == "prepare":
-        from unlearn_cli.steps.prepare_data import prepare_dataset
-
-        prepare_dataset(ws, options)
-    elif node.step == "pretrain":
-        from unlearn_cli.steps.pretrain import pretrain
-
-        pretrain(ws, options)
-    elif node.step in ("manipulate", "forget"):
-        from unlearn_cli.steps.forget_set import make_forget_set
-
-        make_forget_set(ws, options)
-    elif node.step == "unlearn":
-        from unlearn_cli.steps.unlearn import unlearn
-
-        unlearn(ws, options)
-    elif node.step == "evaluate":
-        from unlearn_cli.steps.evaluate import evaluate
-
-        evaluate(ws, options)
-    else:
-        raise AssertionError(f"unknown step {node.step}")
 
 
 def _report(ws: Workspace, node: Node) -> str:
     """The report over the node's evaluations that exist now (a failed cell leaves a gap,
     not an empty report); left alone when it covers exactly those already."""
-    from dataclasses import replace
-
-    from unlearn_cli.steps.report import report
-
     present = []
     for name in node.options.evaluations:
         if artifact_state(ws, Node("evaluate", "evaluation", name, None)) == DONE:
@@ -154,7 +119,7 @@ def _report(ws: Workspace, node: Node) -> str:
     state = artifact_state(ws, node, set(present))
     if state == DONE:
         return EXISTS
-    report(ws, replace(node.options, evaluations=tuple(present), force=state != TODO))
+    STEPS.get("report").run(ws, replace(node.options, evaluations=tuple(present), force=state != TODO))
     return RAN
 
 
@@ -199,3 +164,11 @@ def _output_to(path: str | None) -> Iterator[None]:
 
 def skipped(node: Node, because: str) -> Outcome:
     return Outcome(node.id, SKIPPED, error=f"not run: it needs {because}, which did not succeed")
+
+
+def with_force(node: Node, force: bool, resume: bool = False) -> Node:
+    """The node with the step options `force` (and `resume`, for steps that train) set."""
+    options = replace(node.options, force=force)
+    if resume and hasattr(options, "resume"):
+        options = replace(options, resume=True)
+    return replace(node, options=options)

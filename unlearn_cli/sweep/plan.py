@@ -26,13 +26,31 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from unlearn_cli.artifacts import Workspace, check_name, naming
-from unlearn_cli.errors import ArtifactError, InputError
+from unlearn_cli.artifacts import check_name, naming
+from unlearn_cli.data.sources import DATASETS
+from unlearn_cli.errors import InputError
+from unlearn_cli.forget import MANIPULATIONS
 from unlearn_cli.forget.base import selection_tag
+from unlearn_cli.methods import METHODS
+from unlearn_cli.methods.presets import PRESETS, preset_for
+from unlearn_cli.metrics import check_metric_names
+from unlearn_cli.models import MODELS
 from unlearn_cli.paths import user_path
+from unlearn_cli.steps.options import (
+    DEFAULT_RECIPE,
+    EvaluateOptions,
+    ForgetSetOptions,
+    ManipulationOptions,
+    PrepareOptions,
+    PretrainOptions,
+    ReportOptions,
+    UnlearnOptions,
+)
+from unlearn_cli.steps.registry import STEPS
 from unlearn_cli.sweep.grid import GENERIC, NO_PRESET, Doc, Grid
 from unlearn_cli.sweep.tomlindex import Path as KeyPath
 from unlearn_cli.train.options import GenericOptions
+from unlearn_cli.train.recipes import RECIPES
 
 # How --plan and the final count group the nodes (manipulations are make-forget-set steps).
 LABELS = ("prepare", "pretrain", "forget", "unlearn", "evaluate", "report")
@@ -59,6 +77,12 @@ class Node:
         return "forget" if self.step == "manipulate" else self.step
 
 
+def _node(step: str, name: str, options: Any, deps: tuple[str, ...] = ()) -> Node:
+    """A node of `step`: the kind it writes and whether it wants a GPU, from the step registry."""
+    spec = STEPS.get(step)
+    return Node(step, spec.kind, name, options, deps, gpu=spec.wants_gpu(options))
+
+
 @dataclass
 class Plan:
     name: str
@@ -78,65 +102,6 @@ class Plan:
         return result
 
 
-# ------------------------------------------------------------------------------ status
-
-DONE, TODO, REDO = "done", "todo", "redo"
-
-
-def artifact_state(ws: Workspace, node: Node, expected_evaluations: set[str] | None = None) -> str:
-    """DONE if the node's artifact exists and validates (a report: over exactly the expected
-    evaluations), TODO if there is none, REDO if there is one that must be made again."""
-    if not ws.exists(node.kind, node.name):
-        return TODO
-    try:
-        manifest = ws.read(node.kind, node.name)
-    except ArtifactError:
-        return REDO
-    if node.step == "report" and expected_evaluations is not None and set(manifest.parents) != expected_evaluations:
-        return REDO
-    return DONE
-
-
-def plan_status(ws: Workspace, plan: Plan) -> dict[str, str]:
-    """Each node's state; a node whose dependency is not done is not done either (its artifact,
-    if any, will no longer match the parent made again)."""
-    status: dict[str, str] = {}
-    for node in plan.nodes.values():
-        if node.step == "report":
-            continue
-        own = artifact_state(ws, node)
-        if own == DONE and any(status[dep] != DONE for dep in node.deps):
-            own = REDO
-        status[node.id] = own
-    report = plan.report
-    if report is not None:
-        # The report covers the evaluations that exist when it runs: those planned and done now.
-        done = {plan.nodes[dep].name for dep in report.deps if status[dep] == DONE}
-        own = artifact_state(ws, report, done)
-        status[report.id] = DONE if own == DONE and len(done) == len(report.deps) else (TODO if own == TODO else REDO)
-    return status
-
-
-def check_sources(plan: Plan, status: dict[str, str]) -> None:
-    """A dataset to prepare needs a source (or download = true) — said before any work."""
-    from unlearn_cli.data.sources import DATASETS
-
-    for node in plan.nodes.values():
-        if node.step != "prepare" or status[node.id] == DONE:
-            continue
-        options = node.options
-        if DATASETS.get(options.dataset).embedded or options.download:
-            continue
-        if options.source is None:
-            raise InputError(f"{plan.origin[node.id][0]}: dataset {options.dataset} is not prepared in this workspace "
-                             "and the grid gives no source for it",
-                             hint=f'add [data.{options.dataset}] with source = "<archive or folder>" (or download = '
-                             f"true), or run unlearn prepare-data --dataset {options.dataset} first")
-        if not Path(options.source).exists():
-            raise InputError(f"{plan.origin[node.id][0]}: the source of {options.dataset} does not exist: {options.source}",
-                             hint="fix [data.<dataset>] source (a relative path is relative to the grid file)")
-
-
 # ---------------------------------------------------------------------------- building
 
 
@@ -153,11 +118,10 @@ def build_plan(grid: Grid, *, device: str | None = None) -> Plan:
         evaluations += _Setting(builder, doc).expand()
         report_enabled = bool(doc.get(("report", "enabled"), True)) and report_enabled
     if report_enabled and evaluations:
-        from unlearn_cli.steps.report import ReportOptions
 
         deps = tuple(dict.fromkeys(evaluations))
-        node = Node("report", "report", check_name(grid.name),
-                    ReportOptions(evaluations=tuple(builder.nodes[d].name for d in deps), name=grid.name), deps)
+        node = _node("report", check_name(grid.name),
+                     ReportOptions(evaluations=tuple(builder.nodes[d].name for d in deps), name=grid.name), deps)
         builder.nodes[node.id] = node
         builder.origin[node.id] = (str(grid.file.path), "the sweep's report")
     return Plan(grid.name, grid.file.path, builder.nodes, builder.origin)
@@ -171,11 +135,16 @@ class _Builder:
         self.origin: dict[str, tuple[str, str]] = {}
 
     def add(self, node: Node, doc: Doc, path: KeyPath, cell: str) -> str:
+        """Plan `node` (a cell of the grid at `path`), checked as its step would check it."""
         try:
             check_name(node.name)
         except InputError as error:
             raise doc.error(path, f"{cell}: the {node.kind} name '{node.name}' is not a valid artifact name",
                             hint=f"{error.hint}; fewer or shorter settings shorten it") from None
+        try:
+            node.options.validate()
+        except InputError as error:
+            raise doc.error(path, f"{cell}: {error.message}", hint=error.hint) from None
         here = (doc.where(path), cell)
         existing = self.nodes.get(node.id)
         if existing is None:
@@ -268,9 +237,6 @@ class _Setting:
 
     # --- the whole setting -------------------------------------------------------------
     def expand(self) -> list[str]:
-        from unlearn_cli.data.sources import DATASETS
-        from unlearn_cli.methods.presets import PRESETS
-        from unlearn_cli.models import MODELS
 
         doc = self.doc
         datasets = _registered(doc, ("datasets",), DATASETS, "dataset", required=True)
@@ -298,7 +264,6 @@ class _Setting:
 
     # --- data ----------------------------------------------------------------------------
     def _prepare(self, dataset: str, where: KeyPath) -> str:
-        from unlearn_cli.steps.prepare_data import PrepareOptions
 
         source = self.doc.get(("data", dataset, "source"))
         path = None
@@ -306,14 +271,12 @@ class _Setting:
             path = user_path(source)
             path = path if path.is_absolute() else (self.grid_dir / path).resolve()
         options = PrepareOptions(dataset=dataset, source=path, download=bool(self.doc.get(("data", dataset, "download"), False)))
-        return self.b.add(Node("prepare", "dataset", dataset, options), self.doc, where, f"dataset {dataset}")
+        return self.b.add(_node("prepare", dataset, options), self.doc, where, f"dataset {dataset}")
 
     def _manipulations(self, dataset: str, prepare: str) -> list[_Manipulation | None]:
         """Every manipulation of this dataset, or [None] without any. A manipulation is made
         (and pretrained on) once; its known fractions become forget sets of each model, as the
         corrective paper pretrains once per manipulation and reuses the model for every F."""
-        from unlearn_cli.forget import MANIPULATIONS
-        from unlearn_cli.steps.forget_set import ForgetSetOptions, ManipulationOptions
 
         doc = self.doc
         kinds = _registered(doc, ("manipulation", "kinds"), MANIPULATIONS, "manipulation")
@@ -323,14 +286,7 @@ class _Setting:
         if not sizes:
             raise doc.error(("manipulation",), "a manipulation needs sizes = [N, ...] (how many train samples)",
                             hint="e.g. sizes = [100, 500, 1000]")
-        for size, where in sizes:
-            if size < 1:
-                raise doc.error(where, f"manipulation size {size} is not positive", hint="e.g. sizes = [500]")
-        known = _values(doc, ("manipulation", "known"), [1.0])
-        for value, where in known:
-            if not 0 < value <= 1:
-                raise doc.error(where, f"known fraction {value} is outside (0, 1]",
-                                hint="the fraction of the manipulated samples the unlearner is told about, e.g. 0.5")
+        known = _values(doc, ("manipulation", "known"), [1.0])  # sizes and fractions: checked by the schema
         result = []
         for kind, kind_where in kinds:
             patches = _values(doc, ("manipulation", "patch_size"), [None]) if kind == "poison" else [(None, ())]
@@ -352,7 +308,7 @@ class _Setting:
                     manipulation=ManipulationOptions(kind=kind, size=size, known=1.0,
                                                      patch_size=3 if patch is None else patch,
                                                      target="0" if target is None else str(target), classes=pair))
-                node = self.b.add(Node("manipulate", "forget-set", name, options, (prepare,)), doc, kind_where,
+                node = self.b.add(_node("manipulate", name, options, (prepare,)), doc, kind_where,
                                   f"{kind} {size}, seed {seed}")
                 result.append(_Manipulation(node, name, seed, tuple(float(f) for f, _ in known),
                                             tuple(w for _, w in known)))
@@ -362,14 +318,9 @@ class _Setting:
     def _pretrains(self, dataset: str, model: str, where: KeyPath, prepare: str,
                    manipulation: _Manipulation | None) -> list[tuple[str, str, str]]:
         """(node id, name, cell) of every pretrained model of this dataset and architecture."""
-        from unlearn_cli.steps.pretrain import DEFAULT_RECIPE, PretrainOptions
-        from unlearn_cli.train.recipes import RECIPES
 
         doc = self.doc
         _registered(doc, ("pretrain", "recipe"), RECIPES, "recipe")
-        for width, width_where in _values(doc, ("pretrain", "width"), []):
-            if not width > 0:
-                raise doc.error(width_where, f"width {width} is not positive", hint="e.g. width = 0.25 for a tiny model")
         keys = ("recipe", "width", "epochs", "steps", "lr", "batch_size", "weight_decay", "seeds")
         result = []
         for combo in _cross(doc, "pretrain", keys):
@@ -387,14 +338,11 @@ class _Setting:
                 **{key: getattr(typed, key) for key in overrides})
             deps = (prepare, *([manipulation.node] if manipulation else []))
             cell = f"model {name}"
-            result.append((self.b.add(Node("pretrain", "model", name, options, deps, gpu=True), doc, where, cell),
-                           name, cell))
+            result.append((self.b.add(_node("pretrain", name, options, deps), doc, where, cell), name, cell))
         return result
 
     # --- forget sets ---------------------------------------------------------------------
     def _targets(self, pretrain: tuple[str, str, str], manipulation: _Manipulation | None) -> list[_Target]:
-        from unlearn_cli.forget import FORGET_KINDS, resolve_params
-        from unlearn_cli.steps.forget_set import ForgetSetOptions
 
         doc = self.doc
         model_node, model, _ = pretrain
@@ -405,7 +353,7 @@ class _Setting:
                 name = naming.forget_name(model, selection_tag("known", params), manipulation.seed)
                 options = ForgetSetOptions(model=model, kind="known", params=params, seed=manipulation.seed,
                                            name=name, device=self.b.device)
-                node = self.b.add(Node("forget", "forget-set", name, options, (model_node,)), doc, where,
+                node = self.b.add(_node("forget", name, options, (model_node,)), doc, where,
                                   f"known {fraction:g} of {model}'s manipulation")
                 targets.append(_Target(node, name, name, f"forget set {name}"))
         difficulties = _values(doc, ("forget", "difficulty"), ["record"])
@@ -426,17 +374,12 @@ class _Setting:
                     path = user_path(str(value))
                     modifiers = [({"path": path if path.is_absolute() else (self.grid_dir / path).resolve()}, where)]
                 for params, _ in modifiers:
-                    try:
-                        resolve_params(FORGET_KINDS.get(kind), params)
-                    except InputError as error:
-                        raise _rewrap(doc, where, error) from None
                     for seed, _ in seeds:
                         name = naming.forget_name(model, selection_tag(kind, params), seed)
                         options = ForgetSetOptions(model=model, kind=kind, params=params, seed=seed, name=name,
                                                    device=self.b.device)
-                        gpu = params.get("difficulty") == "confidence"
-                        node = self.b.add(Node("forget", "forget-set", name, options, (model_node,), gpu=gpu), doc,
-                                          where, f"forget set {name}")
+                        node = self.b.add(_node("forget", name, options, (model_node,)), doc, where,
+                                          f"forget set {name}")
                         targets.append(_Target(node, name, name, f"forget set {name}"))
         if not targets:
             raise doc.error(("forget",), "the grid makes no forget set: give [forget] per/fraction/class/subclass/"
@@ -446,11 +389,6 @@ class _Setting:
 
     # --- methods -------------------------------------------------------------------------
     def _methods(self) -> list[_MethodEntry]:
-        from unlearn_cli.data.sources import DATASETS
-        from unlearn_cli.methods import METHODS
-        from unlearn_cli.methods.presets import PRESETS
-        from unlearn_cli.models import MODELS
-
         doc = self.doc
         entries = doc.get(("methods",), []) or []
         if not entries:
@@ -468,11 +406,10 @@ class _Setting:
             spec = METHODS.get(name)
             preset = entry.get("preset")
             if preset is not None and preset != NO_PRESET:
-                if preset not in PRESETS:
-                    raise doc.error((*at, "preset"), f"unknown preset '{preset}'", hint=f"valid presets: {', '.join(PRESETS.names())}")
-                if name not in PRESETS.get(preset).methods:
-                    raise doc.error((*at, "preset"), f"preset {preset} has no settings for method '{name}'",
-                                    hint=f"it has: {', '.join(PRESETS.get(preset).methods)}")
+                try:
+                    preset_for(preset, name)
+                except InputError as error:
+                    raise _rewrap(doc, (*at, "preset"), error) from None
             generic = self._generic(entry, at, spec)
             params = list(self._params(entry.get("params", {}) or {}, (*at, "params")))
             variants = [(p, g) for p in params for g in generic]
@@ -497,10 +434,10 @@ class _Setting:
     def _generic(self, entry: dict[str, Any], at: KeyPath, spec: Any) -> list[dict[str, Any]]:
         """The generic training options of an entry's runs: its own, else the [unlearn] ones
         (those only for methods that train), every list crossed."""
-        own = [key for key in GENERIC if key in entry]
-        if own and not spec.trains:
-            raise self.doc.error((*at, own[0]), f"method '{spec.name}' does not train; {own[0]} means nothing to it",
-                                 hint=f"leave {', '.join(own)} out of this entry")
+        refused = spec.refused([key for key in GENERIC if key in entry])
+        if refused:
+            raise self.doc.error((*at, refused[0]), f"method '{spec.name}' does not train; {refused[0]} means nothing to it",
+                                 hint=f"leave {', '.join(refused)} out of this entry")
         axes = []
         for key in GENERIC:
             if key in entry:
@@ -529,8 +466,6 @@ class _Setting:
                 yield {**values, **dict(extra)}
 
     def _metrics(self) -> tuple[str, ...] | None:
-        from unlearn_cli.metrics import check_metric_names
-
         values = _values(self.doc, ("evaluate", "metrics"), [])
         if not values:
             return None
@@ -543,8 +478,6 @@ class _Setting:
     # --- runs and evaluations ------------------------------------------------------------
     def _runs(self, pretrain: tuple[str, str, str], target: _Target, presets: list[tuple[str | None, KeyPath]],
               methods: list[_MethodEntry]) -> list[str]:
-        from unlearn_cli.steps.evaluate import EvaluateOptions
-
         model_node, model, _ = pretrain
         evaluations = []
         seeds = [seed for seed, _ in _values(self.doc, ("unlearn", "seeds"), [0])]
@@ -565,8 +498,8 @@ class _Setting:
                                               metrics=self.metrics, name=name, seed=self.evaluate_seed,
                                               device=self.b.device)
                     deps = tuple(dict.fromkeys([node_id, *([reference[0]] if reference else [])]))
-                    evaluations.append(self.b.add(Node("evaluate", "evaluation", name, options, deps, gpu=True),
-                                                  self.doc, ("methods", index), f"evaluation of {name}"))
+                    evaluations.append(self.b.add(_node("evaluate", name, options, deps), self.doc,
+                                                  ("methods", index), f"evaluation of {name}"))
             if self.original:
                 evaluations.append(self._original(model_node, model, target, first_reference))
         return evaluations
@@ -574,22 +507,15 @@ class _Setting:
     def _original(self, model_node: str, model: str, target: _Target,
                   reference: tuple[str, str, str | None] | None) -> str:
         """The model before unlearning, on the forget set: the report's "original" row."""
-        from unlearn_cli.steps.evaluate import EvaluateOptions
-
         name = naming.original_evaluation_name(model, target.name, reference[2] if reference else None)
         options = EvaluateOptions(run=model, forget=target.name, reference=reference[1] if reference else None,
                                   metrics=self.metrics, name=name, seed=self.evaluate_seed, device=self.b.device)
         deps = (model_node, target.node, *([reference[0]] if reference else []))
-        return self.b.add(Node("evaluate", "evaluation", name, options, deps, gpu=True), self.doc, ("evaluate",),
+        return self.b.add(_node("evaluate", name, options, deps), self.doc, ("evaluate",),
                           f"evaluation of {model} before unlearning")
 
     def _run(self, model: str, model_node: str, target: _Target, preset: str | None, entry: _MethodEntry,
              params: dict[str, Any], generic: dict[str, Any], seed: int) -> tuple[str, str, str | None]:
-        from unlearn_cli.methods.presets import PRESETS
-        from unlearn_cli.params import resolve_params
-        from unlearn_cli.steps.unlearn import UnlearnOptions
-        from unlearn_cli.train.options import GenericOptions
-
         spec = entry.spec
         at: KeyPath = ("methods", entry.index)
         if entry.preset == NO_PRESET:
@@ -598,28 +524,18 @@ class _Setting:
             applied = entry.preset
         else:
             applied = preset if preset is not None and spec.name in PRESETS.get(preset).methods else None
-        preset_params = dict(PRESETS.get(applied).methods[spec.name].params) if applied else {}
+        generic_options = GenericOptions.coerced(generic)
+        options = UnlearnOptions(method=spec.name, model=model, forget=target.name, params=dict(params), preset=applied,
+                                 generic=generic_options, seed=seed, device=self.b.device)
         try:
-            resolved = resolve_params(spec.params, {**preset_params, **params}, f"method '{spec.name}'")
-            baseline = resolve_params(spec.params, preset_params, f"preset {applied}")
+            choice = options.resolve()
         except InputError as error:
             raise _rewrap(self.doc, (*at, "params"), error) from None
-        generic_options = GenericOptions.coerced(generic)
-        name = naming.run_name(target.run_base, spec.name, applied, naming.changed_params(resolved, baseline), seed,
-                               tags=generic_options.name_tags())
-        options = UnlearnOptions(method=spec.name, model=model, forget=target.name, params=dict(params), preset=applied,
-                                 generic=generic_options,
-                                 seed=seed, name=name, device=self.b.device)
+        name = naming.run_name(target.run_base, spec.name, applied, naming.changed_params(choice.params, choice.baseline),
+                               seed, tags=generic_options.name_tags())
+        options = replace(options, name=name)
         describe = ", ".join([spec.name, *([f"preset {applied}"] if applied else []),
                               *(f"{k}={v}" for k, v in params.items()), f"seed {seed}"])
-        node_id = self.b.add(Node("unlearn", "unlearned", name, options, (model_node, target.node), gpu=True),
-                             self.doc, at, f"{describe} on {target.name}")
+        node_id = self.b.add(_node("unlearn", name, options, (model_node, target.node)), self.doc, at,
+                             f"{describe} on {target.name}")
         return node_id, name, applied
-
-
-def with_force(node: Node, force: bool, resume: bool = False) -> Node:
-    """The node with the step options `force` (and `resume`, for steps that train) set."""
-    options = replace(node.options, force=force)
-    if resume and hasattr(options, "resume"):
-        options = replace(options, resume=True)
-    return replace(node, options=options)

@@ -22,7 +22,8 @@ from unlearn_cli.artifacts import Workspace, atomic_write_bytes
 from unlearn_cli.errors import InputError
 from unlearn_cli.sweep.grid import load_grid
 from unlearn_cli.sweep.node import EXISTS, FAILED, RAN, SKIPPED, Outcome, log_path, run_node, skipped
-from unlearn_cli.sweep.plan import DONE, LABELS, Node, Plan, build_plan, check_sources, plan_status
+from unlearn_cli.sweep.plan import LABELS, Node, Plan, build_plan
+from unlearn_cli.sweep.status import DONE, check_sources, plan_status
 
 EXECUTORS = ("local", "ray", "slurm")
 SLURM_THREADS = 4  # a Slurm job's CPUs (and torch threads) unless --threads says otherwise
