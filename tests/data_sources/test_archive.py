@@ -222,7 +222,7 @@ def test_missing_path(tmp_path: Path) -> None:
     assert "nope.zip" in info.value.message
 
 
-# ---------------------------------------------------------------- bombs and truncation (issue 11)
+# ------------------------------------------- bombs and truncation (refused before they cost anything)
 
 
 def _gzip_of_zeros(size: int, header: bytes = b"", trailer: bytes = b"") -> bytes:

@@ -86,7 +86,7 @@ def test_numeric_arrays_of_any_byte_order_and_layout_round_trip(dtype: str, orde
         np.testing.assert_array_equal(loaded, arr)
 
 
-# -------------------------------------------------------------- hostile pickles (issue 11)
+# ---------------------------------------------- hostile pickles (untrusted input must not crash)
 
 _HOSTILE = {
     # numpy would read the bytes as object pointers: a segfault with these globals alone

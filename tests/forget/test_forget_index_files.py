@@ -144,7 +144,7 @@ def test_missing_unknown_and_folder_paths(tmp_path: Path) -> None:
 
 
 def test_npy_header_declaring_more_than_the_file_holds(tmp_path: Path) -> None:
-    """np.load would allocate the declared 8 TB before reading (issue 11)."""
+    """np.load would allocate the declared 8 TB before reading: an --indices file is untrusted input."""
     path = tmp_path / "rows.npy"
     with path.open("wb") as handle:
         np.lib.format.write_array_header_1_0(handle, {"descr": "<i8", "fortran_order": False, "shape": (10**12,)})

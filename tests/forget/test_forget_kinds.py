@@ -1,4 +1,4 @@
-"""Forget-set kinds (SPEC §4.1) on tiny synthetic views."""
+"""Forget-set kinds (README.md "Forget sets") on tiny synthetic views."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Corrective manipulations (SPEC §4.2) and the known subset D_f."""
+"""Corrective manipulations (README.md "Forget sets") and the known subset D_f."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Hostile and careless input through the CLI (issue 11): one test module per class.
+"""Hostile and careless input through the CLI: one test module per kind of input a user or a
+broken file can hand us, each checked through the real command.
 
 `trained_hostile` is a digits workspace with a tiny pretrained cnn, built once; a test that
 writes copies it. `run_unlearn` runs the real command in a child process, for what only a

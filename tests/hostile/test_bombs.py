@@ -1,4 +1,4 @@
-"""Class 2: decompression and declared-size bombs are refused while they inflate, and a
+"""Decompression and declared-size bombs are refused while they inflate, and a
 declared shape is checked against the file before anything is allocated."""
 
 from __future__ import annotations

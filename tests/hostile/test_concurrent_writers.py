@@ -1,4 +1,4 @@
-"""Class 5: two runs writing the same name: one proceeds, the other fails at once with a
+"""Two runs writing the same name: one proceeds, the other fails at once with a
 clear error; a killed run's lock is free again for the next run."""
 
 from __future__ import annotations

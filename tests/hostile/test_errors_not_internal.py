@@ -1,8 +1,8 @@
-"""Class 7: what surfaced as "internal error" is one error line with a hint, and nothing is
+"""What surfaced as "internal error" is one error line with a hint, and nothing is
 left behind: an out-of-range --seed, a deeply nested JSON index file, a write that hits a
 file-size limit (or a full disk), and a tar.gz cut exactly at a member boundary.
 
-(The non-ASCII --class digit of this class is fixed and tested with the forget kinds.)"""
+(A non-ASCII --class digit, another such case, is fixed and tested with the forget kinds.)"""
 
 from __future__ import annotations
 
@@ -72,8 +72,9 @@ def test_a_write_past_the_file_size_limit_names_the_file_and_leaves_nothing(tmp_
 
 
 def test_a_forced_prepare_data_on_a_full_disk_keeps_the_old_dataset(cli, ws):
-    """DESIGN's example: prepare-data --force where the write fails (here at the file-size
-    limit, as on a full disk) must leave the old dataset in place."""
+    """A failed --force keeps the old artifact (docs/design.md "Manifests"): prepare-data
+    --force where the write fails (here at the file-size limit, as on a full disk) must leave
+    the old dataset in place."""
     assert cli("prepare-data").exit_code == 0
     before = _files(ws.root)
     done = run_unlearn(["prepare-data", "--force"], ws.root, limits=_file_size_limit(50_000))

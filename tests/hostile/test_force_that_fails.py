@@ -1,4 +1,4 @@
-"""Class 6: a --force run that fails leaves the old artifact whole and valid; temporary files
+"""A --force run that fails leaves the old artifact whole and valid; temporary files
 left by killed runs are cleaned by the next run of the same name."""
 
 from __future__ import annotations

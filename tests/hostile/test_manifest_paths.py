@@ -1,4 +1,4 @@
-"""Class 3: a manifest path that is absolute, climbs out with `..`, or leaves through a
+"""A manifest path that is absolute, climbs out with `..`, or leaves through a
 symbolic link is refused before anything is opened, even when its checksum matches."""
 
 from __future__ import annotations

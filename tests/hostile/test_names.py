@@ -1,4 +1,4 @@
-"""Class 4: names are matched whole (no trailing newline), and an empty --name is an error
+"""Names are matched whole (no trailing newline), and an empty --name is an error
 rather than the default name (an unset shell variable must not pick, or replace, it)."""
 
 from __future__ import annotations

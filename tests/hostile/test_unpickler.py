@@ -1,4 +1,4 @@
-"""Class 1: a CIFAR pickle that names only allowed globals must still not crash the
+"""A CIFAR pickle that names only allowed globals must still not crash the
 interpreter or make it allocate what the file does not hold."""
 
 from __future__ import annotations

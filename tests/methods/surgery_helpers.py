@@ -7,7 +7,7 @@ from pathlib import Path
 from tests.conftest import Cli
 from unlearn_cli.artifacts import Workspace
 
-# The complete table of SPEC §6 for a run evaluated with --reference (§6.1–6.3).
+# The values docs/metrics.md gives a sample-wise run evaluated with --reference.
 SPEC6_METRICS = {"FA", "RA", "TA", "UA", "mia_entropy", "mia_confidence", "mia_confidence_spread", "mia_loss",
                  "avg_gap", "tow", "kl_forget", "kl_test", "rte"}
 

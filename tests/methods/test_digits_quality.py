@@ -17,7 +17,7 @@ from unlearn_cli.steps.options import EvaluateOptions
 from unlearn_cli.train.options import GenericOptions
 
 SEEDS = (0, 1, 2)
-# SPEC §6 for a random forget set against a retrain reference.
+# The values docs/metrics.md gives a random forget set evaluated against a retrain reference.
 COMPLETE = {"FA", "RA", "TA", "UA", "mia_entropy", "mia_confidence", "mia_confidence_spread", "mia_loss",
             "avg_gap", "tow", "kl_forget", "kl_test", "rte"}
 

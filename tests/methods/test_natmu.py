@@ -1,6 +1,6 @@
-"""natmu (SPEC §5.2): masks, most-confused classes, pairing, on-the-fly hybrids, the mixed
+"""natmu (docs/methods.md "NatMU in detail"): masks, most-confused classes, pairing, on-the-fly hybrids, the mixed
 source, the schedule, the head re-initialisation, and real runs on digits and a CIFAR-10-format
-fixture. Each test pins a rule of the reference (ZhengbaoHe/NatMU) or of SPEC."""
+fixture. Each test pins a rule of the reference (ZhengbaoHe/NatMU) or of docs/methods.md."""
 
 from __future__ import annotations
 

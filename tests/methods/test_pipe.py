@@ -1,4 +1,4 @@
-"""The pipe of issue #9 through a real shell: each step prints the path the next one reads,
+"""The stdin pipe through a real shell: each step prints the path the next one reads,
 so no option names an upstream artifact:
 
     unlearn make-forget-set --model M --per 10 | unlearn unlearn --method scrub | unlearn evaluate --json

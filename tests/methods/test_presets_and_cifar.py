@@ -1,4 +1,4 @@
-"""Presets (SPEC §5.3) as data: resolution order, the manifest's record, every (preset, method)
+"""Presets (docs/methods.md "Presets") as data: resolution order, the manifest's record, every (preset, method)
 pair from the CLI; and every registered method from the CLI on a CIFAR-10-format fixture."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ def _meta_model(name: str, num_classes: int = 10, image_size: int = 32):
         ("vgg16", 10, 14_728_266),
         ("resnet9", 10, 2_276_224),  # the corrective repo's, as its own count gives
         ("wrn28_10", 10, 36_490_250),
-        ("wrn28_10", 100, 36_547_940),  # SPEC §2: the corrective repo's WRN on CIFAR-100
+        ("wrn28_10", 100, 36_547_940),  # the corrective repo's WRN on CIFAR-100
     ],
 )
 def test_published_parameter_counts(name: str, num_classes: int, params: int) -> None:
@@ -57,7 +57,7 @@ def test_resnet9_head_has_no_bias() -> None:
 
 
 def test_wrn28_10_layout() -> None:
-    # SPEC §2: biased convs, the stride on each block's second conv, no BN after the last
+    # As corrective-unlearning-bench src/resnet.py: biased convs, the stride on each block's second conv, no BN after the last
     # stage (the final BN of the block is the last group's last block's bn2).
     wrn = _meta_model("wrn28_10", 100)
     convs = [m for m in wrn.modules() if isinstance(m, torch.nn.Conv2d)]

@@ -141,7 +141,8 @@ def test_images_in_counts_every_kind_of_batch():
 
 
 def test_pretrain_with_stderr_a_pipe_logs_each_epoch_and_keeps_stdout_clean(tmp_path):
-    """The issue's case: a run whose stderr is a pipe (CI logs, nohup, cluster jobs)."""
+    """The case the plain lines are for: a run whose stderr is a pipe (CI logs, nohup, cluster
+    jobs)."""
     ws = prepared(tmp_path / "ws")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(

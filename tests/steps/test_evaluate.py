@@ -1,4 +1,4 @@
-"""`evaluate`: outputs, the properties SPEC §6 promises, and every user error."""
+"""`evaluate`: outputs, the properties docs/metrics.md promises, and every user error."""
 
 from __future__ import annotations
 

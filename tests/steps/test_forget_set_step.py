@@ -199,7 +199,7 @@ def test_subclass_on_cifar20(cli, tmp_path):
     manifest, cols = table(ws, json.loads(open(result.stdout.strip()).read())["name"])
     assert np.array_equal(np.flatnonzero(cols["forget"]), np.flatnonzero(train.extra["fine_labels"] == fine))
     assert np.array_equal(cols["train_label"], train.labels)  # labels stay coarse
-    # evaluate splits the test side by this fine class (SPEC §4.1)
+    # evaluate splits the test side by this fine class (docs/metrics.md)
     assert manifest.config["forget_subclass"] == fine and "forget_class" not in manifest.config
 
 

@@ -427,7 +427,7 @@ def test_write_failure_leaves_nothing(cli, ws, monkeypatch):
 
 def test_write_failure_under_force_keeps_the_old_dataset(cli, ws, tmp_path, monkeypatch):
     """A forced replacement that fails while writing (the train split written, the disk
-    full at the test split) leaves the old dataset whole and valid (DESIGN: the old
+    full at the test split) leaves the old dataset whole and valid (docs/design.md: the old
     artifact stays valid until the new one is completely written), and no stray files."""
     assert _prepare(cli, "cifar10", write_cifar10(tmp_path / "a")).exit_code == 0
     before = {p: p.read_bytes() for p in _files_under(ws.root)}

@@ -1,6 +1,6 @@
 """The workspace: where artifacts live, how names resolve, and validated reads and writes.
 
-Layout (DESIGN.md):
+Layout (docs/design.md "Workspace layout"):
     data/<dataset>/{train,test}.safetensors
     ckpt/<run>.safetensors, ckpt/<run>.init.safetensors
     manifests/<kind>/<name>.json (+ <name>.<table>.parquet beside it)

@@ -19,7 +19,8 @@ from torch import Tensor
 
 from unlearn_cli.errors import InputError
 
-# Datasets whose images are too small for crop/flip to help (SPEC §3: none for digits).
+# Datasets whose images are too small for crop/flip to help: none for digits (docs/design.md
+# "Data lives where the model lives").
 _NO_AUGMENT_DATASETS = frozenset({"digits"})
 
 

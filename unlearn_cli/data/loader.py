@@ -1,4 +1,4 @@
-"""The on-device batch loader (DESIGN.md "Data lives where the model lives").
+"""The on-device batch loader (docs/design.md "Data lives where the model lives").
 
 A prepared split is moved to the training device once, as uint8 (N, C, H, W). A batch is
 then a gather of rows by an on-device permutation, followed by whole-batch augmentation,

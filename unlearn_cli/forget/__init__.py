@@ -1,4 +1,5 @@
-"""Forget sets and corrective manipulations (SPEC §4) as pure computations over arrays.
+"""Forget sets and corrective manipulations (README.md "Forget sets") as pure computations over
+arrays.
 
 Importing this package registers every forget-set kind and manipulation.
 """

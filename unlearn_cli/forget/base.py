@@ -24,7 +24,7 @@ from unlearn_cli.registry import Registry
 
 @dataclass(frozen=True)
 class DifficultyRecord:
-    """Per-sample learning difficulty recorded by `pretrain` (SPEC §3)."""
+    """Per-sample learning difficulty recorded by `pretrain` (`train/difficulty.py`)."""
 
     misclassified_fraction: np.ndarray  # float (N,): fraction of epochs misclassified
     mean_loss: np.ndarray  # float (N,): mean training loss over epochs

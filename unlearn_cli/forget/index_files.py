@@ -1,4 +1,4 @@
-"""Reading and writing lists of train-row indices (`--indices FILE`, SPEC §4.1).
+"""Reading and writing lists of train-row indices (`--indices FILE`, README.md "Forget sets").
 
 Published forget sets come in many shapes, so several formats are read:
   .npy      a 1-D integer array (an (n, 1) or (1, n) array is flattened)

@@ -1,5 +1,5 @@
-"""The forget-set kinds of SPEC §4.1: random per-class percentages, the hardest samples,
-random fractions, a whole class, a sub-class, and imported index files."""
+"""The forget-set kinds (README.md "Forget sets"): random per-class percentages, the hardest
+samples, random fractions, a whole class, a sub-class, and imported index files."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Corrective manipulations of the train split (SPEC §4.2), made before pretraining.
+"""Corrective manipulations of the train split (README.md "Forget sets"), made before pretraining.
 
 A manipulation changes what the model trains on — labels, and a trigger on `poisoned`
 rows — never the true labels. `known_subset` then picks the part of the manipulated rows

@@ -1,5 +1,6 @@
-"""The forget-set index table (SPEC §4): one row per train row, so D_r is simply every
-row with `forget == False`, and every later step sees the training view from one file."""
+"""The forget-set index table (ARCHITECTURE.md "What each step writes"): one row per train row,
+so D_r is simply every row with `forget == False`, and every later step sees the training view
+from one file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The unlearning methods (SPEC §5): a registry of small modules over the one training loop.
+"""The unlearning methods (docs/methods.md): a registry of small modules over the one training loop.
 
 Importing this package registers every method, in the order `unlearn ls methods` lists them.
 """

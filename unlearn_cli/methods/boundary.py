@@ -4,13 +4,13 @@ boundary_shrink (OPTML-Group/Unlearn-Saliency `Classification/unlearn/boundary_s
 every forget batch, an FGSM step from each image with the frozen original model: x' =
 x + bound·sign(∇x CE(x, y)) in [0, 1] pixel units, clamped to [0, 1] and rounded to the
 1/255 grid (`FGSM_perturb`, `discretize`); the original model's prediction on x', with the
-true class excluded (SPEC §5.1; the reference takes the plain arg-max), is the sample's new
+true class excluded (docs/methods.md; the reference takes the plain arg-max), is the sample's new
 label, and the model is fine-tuned on D_f with those labels. Our batches are normalised, so
 the step is taken on the de-normalised pixels and normalised again.
 
 boundary_expand (`boundary_ex.py`): the linear head gets one extra "shadow" output (the old
 rows copied, the new row freshly initialised as `nn.Linear` does), the model is fine-tuned on
-D_f with every sample labelled shadow, and the shadow output is removed again (SPEC §5.1),
+D_f with every sample labelled shadow, and the shadow output is removed again (docs/methods.md),
 so the returned model has the original outputs and loads with the recorded architecture.
 """
 

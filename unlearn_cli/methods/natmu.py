@@ -1,5 +1,5 @@
-"""`natmu` (He et al., NatMU, SPEC §5.2): fine-tune on D_r ∪ "natural" hybrids that blend each
-forget image with real retain images of the classes the original model confuses it with.
+"""`natmu` (He et al., NatMU; docs/methods.md): fine-tune on D_r ∪ "natural" hybrids that blend
+each forget image with real retain images of the classes the original model confuses it with.
 
 1. Four soft masks over the image (`natmu_masks`): a tent over rows, over columns, and the two
    inverted tents, each shifted by δ and clipped to [0, 1].

@@ -1,4 +1,5 @@
-"""The seed papers' tuned settings (SPEC §5.3) as data: one flat entry per (preset, method).
+"""The seed papers' tuned settings (docs/methods.md "Presets") as data: one flat entry per
+(preset, method).
 
 Resolution order for a run: the method's defaults → the preset's entry → the generic CLI
 options → `--param`. An entry sets method parameters and recipe fields; `with_k` holds the

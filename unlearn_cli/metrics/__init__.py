@@ -1,4 +1,4 @@
-"""Metrics over a model's per-sample outputs (SPEC §6): accuracies, membership inference,
+"""Metrics over a model's per-sample outputs (docs/metrics.md): accuracies, membership inference,
 corrective metrics and gaps to the retrain reference.
 
 Importing this package registers every metric in `METRICS`, in the order results are

@@ -1,4 +1,4 @@
-"""Accuracy metrics (SPEC §6.1): FA, RA, TA, UA and the class-wise test split.
+"""Accuracy metrics (docs/metrics.md): FA, RA, TA, UA and the class-wise test split.
 
 FA and RA are measured against the labels the model was *trained with* (`train.labels`):
 they say how well the model fits what it was shown. The corrective metrics

@@ -1,4 +1,4 @@
-"""Corrective-unlearning metrics (SPEC §6.1, Goel, Prabhu et al.).
+"""Corrective-unlearning metrics (Goel, Prabhu et al.; docs/metrics.md).
 
 The model was trained on manipulated data; only part of it (D_f) is known. What matters is
 whether the manipulation's *effect* is gone, so everything here is scored against the true

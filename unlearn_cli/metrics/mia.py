@@ -1,4 +1,4 @@
-"""Membership-inference attacks (SPEC §6.2): three published attacks, side by side.
+"""Membership-inference attacks (docs/metrics.md): three published attacks, side by side.
 
 They disagree on what they train on and on which direction is "good", so each keeps the
 name and the direction of the paper it comes from:

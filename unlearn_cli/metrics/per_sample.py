@@ -1,4 +1,5 @@
-"""The per-sample table (SPEC §6.4): one row per evaluated sample, for stronger attacks.
+"""The per-sample table (docs/metrics.md "Outputs of `evaluate`"): one row per evaluated sample,
+for stronger attacks.
 
 Storing loss, true-class probability and entropy per sample lets a later attack (LiRA, a
 per-class threshold, ...) run from the Parquet file without re-running the model.

@@ -1,4 +1,4 @@
-"""Distance to the gold standard (SPEC §6.3): gaps between a run and its retrain reference.
+"""Distance to the gold standard (docs/metrics.md): gaps between a run and its retrain reference.
 
 Retraining from scratch without D_f is what unlearning approximates, so these metrics
 measure how close a run lands to it: `avg_gap` (NatMU), `tow` (RUM's tug-of-war),

@@ -1,4 +1,4 @@
-"""The model registry and the architectures (SPEC.md §2).
+"""The model registry and the architectures (README.md "Models and pretraining").
 
 Importing this package imports every architecture module, so `MODELS` is complete.
 """

@@ -1,4 +1,5 @@
-"""`unlearn demo`: the whole story on the embedded digits set, in one process (SPEC §8).
+"""`unlearn demo`: the whole story on the embedded digits set, in one process (README.md, the
+first command).
 
 Prepare digits, pretrain the small cnn, draw two forget sets (random 10 % and the hardest
 10 %), run retrain and four contrasting methods over several seeds, evaluate each run against

@@ -1,5 +1,5 @@
 """The `evaluate` step: run a model over its forget set, retain set and test set and compute
-every applicable metric of SPEC §6 (optionally against a retrain reference).
+every applicable metric of docs/metrics.md (optionally against a retrain reference).
 
 Writes a long-form metrics table (run, method, seed, forget set, metric, value), a per-sample
 table that stronger attacks can reuse, and an evaluation manifest.
@@ -62,7 +62,7 @@ def forget_of(ws: Workspace, run: Manifest, explicit: str | None) -> Manifest:
 
 
 def forget_test_mask(forget: Manifest, test: PreparedSplit) -> np.ndarray | None:
-    """The test images of what a class-wise forget set forgets (SPEC §4.1): the class's, or
+    """The test images of what a class-wise forget set forgets (docs/metrics.md): the class's, or
     the fine class's on a superclass dataset, as NatMU splits its test set. None otherwise."""
     config = forget.config
     if config.get("forget_class") is not None:

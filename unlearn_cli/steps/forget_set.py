@@ -1,6 +1,6 @@
 """The `make-forget-set` step: choose D_f (or make a manipulation) and write its table.
 
-Two entry points share one output format (SPEC §4):
+Two entry points share one output format (`forget/table.py`):
 - sample/class forgetting from a pretrained model (`--model`): a forget-set kind picks D_f;
   the model's own training view (clean, or the manipulation it trained on) is kept;
 - the corrective setting before pretraining (`--dataset --manipulation`): a manipulation
@@ -43,7 +43,7 @@ from unlearn_cli.train.inference import predict_logits
 
 log = logging.getLogger(__name__)
 
-# Interclass defaults of SPEC §4.2 (cat/dog; maple_tree/orange).
+# Interclass defaults: the corrective paper's pairs (cat/dog; maple_tree/orange).
 DEFAULT_INTERCLASS = {"cifar10": (3, 5), "cifar100": (47, 53)}
 
 
@@ -148,7 +148,7 @@ def _selected(ws: Workspace, info: DatasetInfo, train, model: Manifest | None,
     base_view.forget = indices_to_mask(indices, len(train))
     config = {"kind": kind.name, "params": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(params).items()},
               "manipulation": base_view.manipulation}
-    # What evaluate needs to split the test side (SPEC §4.1): the forgotten class, or the
+    # What evaluate needs to split the test side (docs/metrics.md): the forgotten class, or the
     # forgotten fine class of a superclass dataset.
     if kind.name == "class":
         config["forget_class"] = int(np.unique(train.labels[indices])[0])

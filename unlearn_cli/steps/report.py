@@ -1,4 +1,4 @@
-"""The `report` step: many evaluation manifests in, one report out (SPEC §7).
+"""The `report` step: many evaluation manifests in, one report out (README.md "Reports").
 
 Writes `reports/<name>/` under the workspace — summary.md (per setting, mean ± std over
 seeds, best marked, directions and notes), summary.parquet (the same numbers in long form

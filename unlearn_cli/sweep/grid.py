@@ -1,4 +1,4 @@
-"""Grid files: a TOML description of an experiment grid over SPEC's pipeline.
+"""Grid files: a TOML description of an experiment grid over the pipeline's steps.
 
 A grid is read with `tomllib`, checked against `SCHEMA` (every unknown key or ill-typed value
 is an error naming the file, the line and the valid keys), and split into *setting documents*:

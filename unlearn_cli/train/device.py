@@ -1,4 +1,5 @@
-"""Device choice and the speed switches that default on where they help (DESIGN "Speed switches").
+"""Device choice and the speed switches that default on where they help (docs/design.md
+"Speed switches").
 
 bf16 autocast and channels_last are on by default on CUDA and on CPUs with native bf16
 arithmetic (AVX512-BF16 or AMX): there a CIFAR ResNet-18 training step ran 2.2–3.2× faster

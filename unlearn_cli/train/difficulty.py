@@ -1,4 +1,5 @@
-"""Per-sample learning difficulty, recorded during training at no extra pass (SPEC §3).
+"""Per-sample learning difficulty, recorded during training at no extra pass (README.md "Models and
+pretraining").
 
 For every training example: the fraction of epochs in which its augmented view was
 misclassified, and its mean training loss. The hardest forget sets (`--per 101|110`) rank by it.

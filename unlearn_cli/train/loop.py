@@ -227,7 +227,7 @@ def train(
                     checked = _mean_over_ranks(losses, dist)
                     _check_finite(checked, step, optimizer)
                 if config.compile and step == 1:
-                    # Leave compilation out of the recorded time (DESIGN "Speed switches").
+                    # Leave compilation out of the recorded time (docs/design.md "Speed switches").
                     _sync(config.device)
                     warmup_seconds = time.perf_counter() - started
                 bar.advance(output.loss)

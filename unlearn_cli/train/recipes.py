@@ -1,4 +1,5 @@
-"""Pretraining recipes of SPEC §3, each a fully resolved bundle that options can override."""
+"""Pretraining recipes (README.md "Models and pretraining"; `unlearn ls recipes`), each a fully
+resolved bundle that options can override."""
 
 from __future__ import annotations
 

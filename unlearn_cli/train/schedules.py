@@ -1,6 +1,6 @@
 """Learning-rate schedules as pure functions: multiplier of the peak lr at a given step.
 
-Every schedule is evaluated per optimiser step (the recipes of SPEC §3 are all per-step), so
+Every schedule is evaluated per optimiser step (every recipe's schedule is per step), so
 resuming only needs the step counter. `step`, `natmu_cosine` and `linear` give, step for step,
 the factors of the references' own lr functions (NatMU's `lr_lambda_step` and
 `lr_lambda_cosine`, the corrective repository's `LinearLR`), including where each applies its
