@@ -6,6 +6,9 @@ whether a step picks its default name or a sweep names its nodes (one rule, here
     forget set     <model>-<selection tag: per10 | frac0.1 | class-<c> | … | known<F>>-s<seed>
     unlearned      <forget set>-<method>[-<preset>][-<param><value>…][-<option tags>]-s<seed>
     evaluation     <unlearned run>; the model before unlearning: <forget set>--original[-<preset>]
+    audit copies   <model of seed k> = the template model's name with its -s<seed> replaced;
+                   its forget set: <model of seed k>-<the template forget set's tail>-copy
+    query          <run>--q<digest of the rows queried>
 
 A parameter shows only where it differs from the method's default under the preset; option
 tags are `GenericOptions.name_tags()` (`e5`, `lr0.01`, `noaug`). Values are written with
@@ -84,3 +87,26 @@ def original_evaluation_name(model: str, forget: str, preset: str | None) -> str
     if forget.startswith(model):
         return f"{forget}--original" + (f"-{preset}" if preset else "")
     return f"{model}--{forget}" + (f"-{preset}" if preset else "")
+
+
+def with_seed(name: str, seed: int, new_seed: int) -> str | None:
+    """`name` (ending in `-s<seed>`) with that seed replaced: the same model pretrained with
+    another seed. None when the name does not end in its seed (a hand-picked name)."""
+    suffix = f"-s{seed}"
+    if not name.endswith(suffix):
+        return None
+    return f"{name[: -len(suffix)]}-s{new_seed}"
+
+
+def copied_forget_name(model: str, forget: str, template: str) -> str:
+    """The rows of forget set `forget` (made from model `template`) imported on another model:
+    the template's selection tag kept (`…-per10-s0`) and `-copy` added, so a copy never takes
+    the name of a set drawn on that model itself (whose rows would differ)."""
+    tail = forget[len(template) + 1:] if forget.startswith(f"{template}-") else forget
+    return f"{model}-{safe(tail)}-copy"
+
+
+def query_name(run: str, digest: str) -> str:
+    """A run's query of one set of rows: the digest tells apart the row sets different audits
+    query, and makes a second audit of the same rows find the first one's query."""
+    return f"{run}--q{digest}"

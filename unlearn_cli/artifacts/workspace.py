@@ -43,6 +43,7 @@ MAX_NAME_LENGTH = 150  # file names add up to ~35 characters of suffixes and tem
 # Names that would collide with another artifact's files: `<run>.init.safetensors` is the
 # init file of <run>, and `<name>.json` the manifest of <name>.
 _RESERVED_SUFFIXES = (".json", ".init", ".resume")
+AUDIT_KIND = "audit"
 
 
 def check_name(name: str) -> str:
@@ -78,6 +79,9 @@ class Workspace:
     # --- paths ---------------------------------------------------------------------------
     def manifest_path(self, kind: str, name: str) -> Path:
         assert kind in KINDS, kind
+        if kind == AUDIT_KIND:
+            # An audit is a folder a user opens (its tables, plots and manifest together).
+            return self.root / "audits" / check_name(name) / "manifest.json"
         return self.root / "manifests" / kind / f"{check_name(name)}.json"
 
     def table_path(self, kind: str, name: str, table: str) -> Path:
@@ -127,6 +131,9 @@ class Workspace:
 
     # --- resolution ----------------------------------------------------------------------
     def names(self, kind: str) -> list[str]:
+        if kind == AUDIT_KIND:
+            folder = self.root / "audits"
+            return sorted(p.parent.name for p in folder.glob("*/manifest.json")) if folder.is_dir() else []
         folder = self.root / "manifests" / kind
         return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
 
@@ -145,8 +152,12 @@ class Workspace:
             return
         manifest = manifest.resolve()  # only now: the common case costs one stat
         kind, name = manifest.parent.name, manifest.stem
-        if kind not in KINDS or not _NAME.fullmatch(name) or manifest.parent.parent != self.root / "manifests":
+        if manifest.name == "manifest.json" and manifest.parent.parent == self.root / "audits":
+            kind, name = AUDIT_KIND, manifest.parent.name
+        elif manifest.parent.parent != self.root / "manifests":
             return  # not one of this workspace's manifests: nothing of ours to finish
+        if kind not in KINDS or not _NAME.fullmatch(name):
+            return
         lock_file = self.lock_path(kind, name)
         held_before = lock.holds(lock_file)
         try:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from unlearn_cli import __version__
+from unlearn_cli.cli import audit as audit_cmd
 from unlearn_cli.cli import demo as demo_cmd
 from unlearn_cli.cli import evaluate as evaluate_cmd
 from unlearn_cli.cli import ls as ls_cmd
@@ -53,5 +54,6 @@ app.command("unlearn")(unlearn_cmd.unlearn)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("report")(report_cmd.report)
 app.command("sweep")(sweep_cmd.sweep)
+app.command("audit")(audit_cmd.audit)
 app.command("demo")(demo_cmd.demo)
 app.command("ls")(ls_cmd.ls)

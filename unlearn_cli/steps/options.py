@@ -212,6 +212,51 @@ class EvaluateOptions:
             check_metric_names(self.metrics)
 
 
+def rows_digest(*row_sets: tuple[int, ...]) -> str:
+    """A short digest of row lists (each as int64, in order, separated): what a query's
+    name shows, so queries of other rows get other names."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for rows in row_sets:
+        digest.update(np.asarray(rows, dtype=np.int64).tobytes())
+        digest.update(b"|")
+    return digest.hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    """One run's float32 logits on train `rows` (plain and horizontally flipped), on the train
+    rows `retain` and the test rows `test` (plain), and its accuracy on each whole split."""
+
+    run: str  # an unlearned run or a model
+    rows: tuple[int, ...]
+    retain: tuple[int, ...] = ()
+    test: tuple[int, ...] = ()
+    name: str | None = None
+    device: str | None = None
+    force: bool = False
+
+    def validate(self) -> None:
+        if not self.rows:
+            raise InputError("a query needs at least one train row", hint="give the rows the audit attacks")
+        for what, rows in (("rows", self.rows), ("retain rows", self.retain), ("test rows", self.test)):
+            if any(row < 0 for row in rows) or len(set(rows)) != len(rows):
+                raise InputError(f"the query's {what} must be distinct non-negative row indices",
+                                 hint="rows are numbered from 0 within their split")
+
+    @property
+    def digest(self) -> str:
+        return rows_digest(self.rows, self.retain, self.test)
+
+    def default_name(self) -> str:
+        from unlearn_cli.artifacts import naming
+
+        return naming.query_name(self.run, self.digest)
+
+
 @dataclass(frozen=True)
 class ReportOptions:
     evaluations: tuple[str, ...] = ()  # manifest paths or names

@@ -20,7 +20,7 @@ from unlearn_cli.steps import options as opts
 
 @dataclass(frozen=True)
 class StepSpec:
-    name: str  # prepare | manipulate | pretrain | forget | unlearn | evaluate | report
+    name: str  # prepare | manipulate | pretrain | forget | unlearn | evaluate | report | query
     kind: str  # the manifest kind it writes
     options: type
     function: str  # "module:function" of its library call, imported lazily
@@ -53,5 +53,7 @@ for _spec in (
              checkpoint_kind="unlearned", gpu=True),
     StepSpec("evaluate", "evaluation", opts.EvaluateOptions, "unlearn_cli.steps.evaluate:evaluate", gpu=True),
     StepSpec("report", "report", opts.ReportOptions, "unlearn_cli.steps.report:report"),
+    # An audit's per-model forward passes (float32 logits of its rows).
+    StepSpec("query", "query", opts.QueryOptions, "unlearn_cli.steps.query:query", gpu=True),
 ):
     STEPS.add(_spec.name, _spec)

@@ -53,7 +53,7 @@ from unlearn_cli.train.options import GenericOptions
 from unlearn_cli.train.recipes import RECIPES
 
 # How --plan and the final count group the nodes (manipulations are make-forget-set steps).
-LABELS = ("prepare", "pretrain", "forget", "unlearn", "evaluate", "report")
+LABELS = ("prepare", "pretrain", "forget", "unlearn", "query", "evaluate", "report")
 SELECTION_KEYS = ("per", "fraction", "class", "subclass", "indices")
 
 
@@ -61,7 +61,7 @@ SELECTION_KEYS = ("per", "fraction", "class", "subclass", "indices")
 class Node:
     """One step to run: `options` is the step's own options dataclass."""
 
-    step: str  # prepare | manipulate | pretrain | forget | unlearn | evaluate | report
+    step: str  # prepare | manipulate | pretrain | forget | unlearn | query | evaluate | report
     kind: str  # the manifest kind it writes
     name: str
     options: Any
