@@ -4,7 +4,8 @@ per-row table and the long φ table. The statistics themselves are `ulira.py`, `
 and `klom.py`; this module decides what each reads:
 
 - ulira: φ of the forget rows, both flips; IN = the unlearned models, OUT = the retrained ones;
-  every model a held-out target (leave-one-out);
+  every model a held-out target (leave-one-out; leave-one-pair-out where unlearned model k and
+  retrained model k come from the same original);
 - epsilon: φ of the plain query only (flip 0), as the challenge; the final score's accuracy
   ratios from the queries' whole-split accuracies;
 - klom: margins (= φ) of the plain query of the forget rows, the retain sample and the test
@@ -47,12 +48,16 @@ def _with_intervals(metrics: dict[str, float], intervals: dict[str, tuple[float,
     return result
 
 
-def _ulira(phi_in: np.ndarray, phi_out: np.ndarray, seed: int, resamples: int) -> tuple[dict, UliraAudit, list[str]]:
+def _ulira(phi_in: np.ndarray, phi_out: np.ndarray, seed: int, resamples: int,
+           paired: bool) -> tuple[dict, UliraAudit, list[str]]:
     phi = np.concatenate([phi_in, phi_out])
     membership = np.zeros(phi.shape[:2], dtype=bool)
     membership[: len(phi_in)] = True
-    online = ulira_audit(phi, membership, seed=seed, resamples=resamples)
-    fixed = ulira_audit(phi, membership, fixed_variance=True, seed=seed, resamples=resamples)
+    # Unlearned model k and retrained model k start from original k's initial weights: they
+    # are held out together (one fold per pair), or each would be scored towards its twin.
+    groups = np.concatenate([np.arange(len(phi_in)), np.arange(len(phi_out))]) if paired else None
+    online = ulira_audit(phi, membership, seed=seed, resamples=resamples, groups=groups)
+    fixed = ulira_audit(phi, membership, fixed_variance=True, seed=seed, resamples=resamples, groups=groups)
     summary = _with_intervals(online.metrics, online.intervals)
     summary["fixed_variance"] = _with_intervals(fixed.metrics, fixed.intervals)
     summary["rows"] = int(phi.shape[1])
@@ -116,8 +121,10 @@ def _klom(queries: AuditQueries, phi_in: np.ndarray, phi_out: np.ndarray, seed: 
     return summary, values["forget"]
 
 
-def run_attacks(queries: AuditQueries, attacks: tuple[str, ...], *, seed: int,
+def run_attacks(queries: AuditQueries, attacks: tuple[str, ...], *, seed: int, paired: bool,
                 resamples: int = DEFAULT_RESAMPLES) -> AttackResults:
+    """`paired`: unlearned model k and retrained model k share an initialisation (the fixed
+    design with N originals), so U-LiRA holds them out together."""
     labels = queries.labels
     phi_in = logit_scaled_confidence(queries.unlearned.logits, labels[None, :, None])
     phi_out = logit_scaled_confidence(queries.retrained.logits, labels[None, :, None])
@@ -127,7 +134,7 @@ def run_attacks(queries: AuditQueries, attacks: tuple[str, ...], *, seed: int,
     per_row: dict[str, Any] = {"row": queries.rows, "label": labels}
     ulira = epsilons = None
     if "ulira" in attacks:
-        summary["ulira"], ulira, notes = _ulira(phi_in, phi_out, seed, resamples)
+        summary["ulira"], ulira, notes = _ulira(phi_in, phi_out, seed, resamples, paired)
         warnings += notes
         fit = ulira.fit
         per_row.update(n_in=ulira.scores.n_in, n_out=ulira.scores.n_out,

@@ -132,7 +132,7 @@ def run_audit(ws: Workspace, options: AuditOptions, events: Events | None = None
     queries = read_queries(ws, audit.query_names("unlearned"), audit.query_names("retrained"),
                            audit.rows, audit.retain, audit.test)
     attacks = run_attacks(queries, audit.settings.chosen_attacks(), seed=audit.settings.seed,
-                          resamples=options.resamples)
+                          paired=not audit.settings.single_original, resamples=options.resamples)
     path = _write(ws, name, folder, audit, queries, attacks)
     return AuditResult(path, folder, attacks.summary, attacks.warnings, result, time.perf_counter() - started,
                        audit.notes)
@@ -195,6 +195,8 @@ def _write(ws: Workspace, name: str, folder: Path, audit: AuditPlan, queries, at
             "queries": {side: audit.query_names(side) for side in ("unlearned", "retrained")},
             "rows": int(audit.rows.size), "retain_rows": int(audit.retain.size), "test_rows": int(audit.test.size),
             "notes": audit.notes,
+            "ulira_folds": "one per original (model k of both sides held out together)"
+            if not audit.settings.single_original else "leave-one-out",
         }
         manifest = Manifest(kind="audit", name=name, parents=parents, config=config, files=files, summary=summary)
         return ws.write(manifest)

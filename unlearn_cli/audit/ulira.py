@@ -197,21 +197,28 @@ def _side_fit(phi: np.ndarray, on_side: np.ndarray, fixed_variance: bool) -> tup
 # --- folds ------------------------------------------------------------------------------------
 
 
-def fold_assignment(num_models: int, folds: int | None, seed: int) -> np.ndarray:
+def fold_assignment(num_models: int, folds: int | None, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
     """Each model's fold: a seeded shuffle cut into `folds` near-equal parts; None = one
-    model per fold (leave-one-out, the most shadows every target can have)."""
+    model per fold (leave-one-out, the most shadows every target can have).
+
+    With `groups` (one label per model), the groups are shuffled and cut instead, so models
+    of one group share a fold: models that share an initialisation (an unlearned model and
+    the retrain of the same original) are targets together and never shadows of each other,
+    which would pull each one's score towards its twin's side."""
+    labels = np.arange(num_models) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+    num_groups = int(labels.max()) + 1
     if folds is None:
-        folds = num_models
-    if not 2 <= folds <= num_models:
+        folds = num_groups
+    if not 2 <= folds <= num_groups:
         raise InputError(
-            f"U-LiRA needs between 2 and {num_models} folds (the number of models), got {folds}",
+            f"U-LiRA needs between 2 and {num_groups} folds (the number of models or groups), got {folds}",
             hint="leave the number of folds unset for leave-one-out",
         )
-    order = np.random.default_rng(seed).permutation(num_models)
-    assignment = np.empty(num_models, dtype=np.int64)
+    order = np.random.default_rng(seed).permutation(num_groups)
+    group_fold = np.empty(num_groups, dtype=np.int64)
     for index, members in enumerate(np.array_split(order, folds)):
-        assignment[members] = index
-    return assignment
+        group_fold[members] = index
+    return group_fold[labels]
 
 
 def ulira_scores(
@@ -222,6 +229,7 @@ def ulira_scores(
     folds: int | None = None,
     seed: int = 0,
     min_shadows: int = MIN_SHADOWS,
+    groups: np.ndarray | None = None,
 ) -> UliraScores:
     """Score every model as a held-out target, fold by fold.
 
@@ -232,7 +240,7 @@ def ulira_scores(
     phi = as_phi(phi)
     is_in, is_out = membership_sides(membership, phi)
     num_models, num_rows, _ = phi.shape
-    fold = fold_assignment(num_models, folds, seed)
+    fold = fold_assignment(num_models, folds, seed, groups)
     scores = np.full((num_models, num_rows), np.nan)
     fewest_in = np.full(num_rows, num_models)
     fewest_out = np.full(num_rows, num_models)
@@ -292,10 +300,11 @@ def ulira_audit(
     folds: int | None = None,
     seed: int = 0,
     resamples: int = DEFAULT_RESAMPLES,
+    groups: np.ndarray | None = None,
 ) -> UliraAudit:
     """U-LiRA end to end: held-out scores, pooled metrics with bootstrap intervals (the
     (target model, row) scores resampled), per-row statistics and a descriptive fit."""
-    scores = ulira_scores(phi, membership, fixed_variance=fixed_variance, folds=folds, seed=seed)
+    scores = ulira_scores(phi, membership, fixed_variance=fixed_variance, folds=folds, seed=seed, groups=groups)
     scored = ~np.isnan(scores.scores)
     if not scored.any():
         raise InputError(

@@ -36,6 +36,7 @@ def audit(
     attacks: Annotated[Optional[str], typer.Option("--attacks", help="Comma-separated: ulira, epsilon, klom (default: all the design supports).")] = None,
     retain_rows: Annotated[int, typer.Option("--retain-rows", help="KLoM's retain sample (fewer if D_r is smaller).")] = 500,
     test_rows: Annotated[int, typer.Option("--test-rows", help="KLoM's test sample (fewer if the test split is smaller).")] = 500,
+    resamples: Annotated[int, typer.Option("--resamples", min=100, help="Bootstrap resamples of every 95 % interval.")] = 1000,
     seed: SeedOption = 0,
     name: Annotated[Optional[str], typer.Option("--name", help="Audit name: writes audits/<name>/ (default <F>-<method>[-…]-n<N>).")] = None,
     plan: Annotated[bool, typer.Option("--plan", help="Print the models it will make and how many exist; run nothing.")] = False,
@@ -67,7 +68,7 @@ def audit(
                              model=model)
     ws = workspace(workspace_path)
     options = AuditOptions(settings=settings, name=name, force=force, executor=executor, jobs=jobs,
-                           threads=threads, device=device)
+                           threads=threads, device=device, resamples=resamples)
     planned = plan_audit(ws, options)
     if plan:
         _print_plan(*planned)
