@@ -15,6 +15,7 @@ from unlearn_cli.cli.output import emit_json, emit_path, stderr
 
 if TYPE_CHECKING:
     from unlearn_cli.report import Row, Section
+    from unlearn_cli.report.audits import AuditRow
 
 
 class SummaryFormat(str, Enum):
@@ -95,26 +96,40 @@ def summary_tables(sections: list[Section], width: int) -> list[Table]:
     return tables
 
 
-def print_summary(console: Console, sections: list[Section], name: str) -> None:
+def audit_table(rows: list[AuditRow]) -> Table:
+    """The terminal view of the audits: one row per audit, a statistic [its interval] per column."""
+    from unlearn_cli.report.audits import HEADERS, table_cells
+
+    table = Table(title="audits", header_style="bold", title_justify="left")
+    for index, header in enumerate(HEADERS):
+        table.add_column(header, justify="left" if index < 4 else "right")
+    for row in rows:
+        table.add_row(row.audit, row.label, *table_cells(row))
+    return table
+
+
+def print_summary(console: Console, sections: list[Section], name: str, audits: list[AuditRow] | None = None) -> None:
     """A terminal gets the tables fitted to its width. Anything else — a file, a pipe, a CI
     log — has no width worth fitting (rich assumes 80 columns), so splitting a dozen methods
     into tables of two or three would only scatter them: it gets summary.md's tables, one per
-    setting, without the plots' links."""
+    setting, without the plots' links. Audits follow, one table, one row each."""
     from unlearn_cli.report import report_markdown
 
     if console.is_terminal:
         for table in summary_tables(sections, console.width):
             console.print(table)
+        if audits:
+            console.print(audit_table(audits))
     else:
-        console.print(report_markdown(name, sections, {}, []), markup=False, highlight=False, emoji=False,
+        console.print(report_markdown(name, sections, {}, [], audits), markup=False, highlight=False, emoji=False,
                       soft_wrap=True, end="")
 
 
 def report(
     evaluations: Annotated[Optional[list[str]], typer.Argument(
-        help="Evaluation manifests (paths or names); '-' reads them from stdin, one per line.",
+        help="Evaluation or audit manifests (paths or names); '-' reads them from stdin, one per line.",
         show_default=False)] = None,
-    every: Annotated[bool, typer.Option("--all", help="Every evaluation in the workspace.")] = False,
+    every: Annotated[bool, typer.Option("--all", help="Every evaluation and audit in the workspace.")] = False,
     name: Annotated[Optional[str], typer.Option(
         "--name", help="Report name: writes reports/<name>/ (default: the dataset names).")] = None,
     summary_format: Annotated[Optional[SummaryFormat], typer.Option(
@@ -124,6 +139,7 @@ def report(
 ) -> None:
     """Tables and plots over many evaluations: mean ± std over seeds per setting and method,
     retrain first, best marked; summary.md, summary.parquet and PNG plots in reports/<name>/.
+    Audits (`unlearn audit`) get one row each: U-LiRA, F, F_null, final score and KLoM.
 
     Example: ls manifests/evaluation/*.json | unlearn report - --name digits
     """
@@ -135,7 +151,7 @@ def report(
     result = run_step(workspace(workspace_path), ReportOptions(
         evaluations=tuple(refs), every=every, name=name, force=force))
     stderr.print(f"[bold]report[/] {result.manifest_path.stem} → {result.folder}", highlight=False)
-    print_summary(stderr, result.sections, result.manifest_path.stem)
+    print_summary(stderr, result.sections, result.manifest_path.stem, result.audits)
     if summary_format is SummaryFormat.md:
         sys.stdout.write(result.markdown)
         sys.stdout.flush()

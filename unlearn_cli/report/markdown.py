@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from unlearn_cli.report.audits import AuditRow, audits_markdown
 from unlearn_cli.report.collapse import COLLAPSE_POINTS
 from unlearn_cli.report.directions import direction_of
 from unlearn_cli.report.methods import method_settings
@@ -99,17 +100,23 @@ def methods_markdown(sections: list[Section]) -> str:
 
 
 def report_markdown(name: str, sections: list[Section], plots: dict[int, list[str]],
-                    extra_plots: list[str]) -> str:
+                    extra_plots: list[str], audits: list[AuditRow] | None = None) -> str:
     """The whole summary.md. `plots` maps a section's index to its own plots; `extra_plots`
-    are the figures that span several settings (corrective sweeps, over-forgetting)."""
+    are the figures that span several settings (corrective sweeps, over-forgetting); `audits`
+    get one table after the settings (report/audits.py)."""
+    audits = audits or []
     runs = sum(len(row.runs) for section in sections for row in section.rows)
-    parts = [f"# Report {name}", "",
-             f"{len(sections)} setting{'s' if len(sections) != 1 else ''}, {runs} evaluated run{'s' if runs != 1 else ''}. "
-             + LEGEND]
+    counted = (f"{len(sections)} setting{'s' if len(sections) != 1 else ''}, "
+               f"{runs} evaluated run{'s' if runs != 1 else ''}")
+    if audits:
+        counted += f", {len(audits)} audit{'s' if len(audits) != 1 else ''}"
+    parts = [f"# Report {name}", "", f"{counted}. " + LEGEND]
     for index, section in enumerate(sections):
         parts += ["", section_markdown(section, index + 1, plots.get(index, []))]
     if extra_plots:
         parts += ["", "## Across settings", "", *[f"![{name}]({name})" for name in extra_plots]]
+    if audits:
+        parts += ["", audits_markdown(audits)]
     methods = methods_markdown(sections)
     if methods:
         parts += ["", methods]

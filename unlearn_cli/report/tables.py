@@ -6,6 +6,8 @@ summary.parquet holds two kinds of row, told apart by `level`:
 - "run": one per (evaluation, metric): the value each replicate contributed, with its seeds.
 The setting columns (dataset, model, forget, manipulation, known) are on both, so a reader
 can filter either level the same way.
+- "audit": one per (audit, statistic) (report/audits.py): `mean` is the statistic itself,
+  `ci_low`/`ci_high` its 95 % bootstrap interval, `n` the models a side, `audit` its name.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from unlearn_cli.report.audits import AuditRow, audit_summary_rows
 from unlearn_cli.report.directions import direction_of
 from unlearn_cli.report.summary import Section
 
 SUMMARY_COLUMNS = ("setting", "dataset", "model", "forget", "manipulation", "known", "method", "metric",
-                   "mean", "std", "n", "best", "collapsed", "direction", "unit")
+                   "mean", "std", "n", "best", "collapsed", "direction", "unit", "audit", "ci_low", "ci_high")
 
 SCHEMA = pa.schema([
     ("level", pa.string()),
@@ -50,6 +53,9 @@ SCHEMA = pa.schema([
     ("forget_seed", pa.int64()),
     ("reference", pa.string()),
     ("tool_version", pa.string()),
+    ("audit", pa.string()),
+    ("ci_low", pa.float64()),
+    ("ci_high", pa.float64()),
 ])
 
 
@@ -75,12 +81,13 @@ def summary_rows(sections: list[Section]) -> list[dict[str, Any]]:
                     "n": cell.n, "best": row.label in section.best.get(metric, ()),
                     "collapsed": row.label in section.collapsed,
                     "direction": direction.text, "unit": direction.unit,
+                    "audit": None, "ci_low": None, "ci_high": None,
                 })
     return rows
 
 
-def long_table(sections: list[Section]) -> pa.Table:
-    records: list[dict[str, Any]] = []
+def long_table(sections: list[Section], audits: list[AuditRow] | None = None) -> pa.Table:
+    records: list[dict[str, Any]] = [{**row, "level": "audit"} for row in audit_summary_rows(audits or [])]
     for section in sections:
         s = section.setting
         setting = {"setting": s.label, "dataset": s.dataset, "model": s.model, "forget": s.forget,

@@ -1,20 +1,30 @@
-"""The `report` step: many evaluation manifests in, one report out (README.md "Reports").
+"""The `report` step: many evaluation (and audit) manifests in, one report out (README.md
+"Reports").
 
 Writes `reports/<name>/` under the workspace — summary.md (per setting, mean ± std over
-seeds, best marked, directions and notes), summary.parquet (the same numbers in long form
-plus every run's values) and the PNG plots — and a `report` manifest whose parents are the
-evaluations and whose files are those outputs.
+seeds, best marked, directions and notes; then one row per audit, report/audits.py),
+summary.parquet (the same numbers in long form plus every run's values) and the PNG plots —
+and a `report` manifest whose parents are the evaluations and audits and whose files are
+those outputs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unlearn_cli.artifacts import Manifest, Workspace, atomic_write_bytes, check_name, name_or_default, save_table
+from unlearn_cli.artifacts import (
+    Manifest,
+    Workspace,
+    atomic_write_bytes,
+    check_name,
+    name_or_default,
+    parse_manifest,
+    save_table,
+)
 from unlearn_cli.errors import ArtifactError, InputError
 from unlearn_cli.report import (
     Section,
@@ -26,6 +36,7 @@ from unlearn_cli.report import (
     summarize,
     summary_rows,
 )
+from unlearn_cli.report.audits import AuditRow, audit_summary_rows, read_audit_row, sort_rows
 from unlearn_cli.steps.options import ReportOptions
 
 SUMMARY_MD = "summary.md"
@@ -39,6 +50,7 @@ class ReportResult:
     sections: list[Section]
     markdown: str
     rows: list[dict[str, Any]]  # one per (setting, method, metric): the --format csv/json view
+    audits: list[AuditRow] = field(default_factory=list)
 
 
 def report_folder(ws: Workspace, name: str) -> Path:
@@ -50,10 +62,13 @@ def _input_refs(ws: Workspace, options: ReportOptions) -> list[str]:
         raise InputError("give evaluations as arguments (or on stdin) or --all, not both",
                          hint="--all already takes every evaluation in the workspace")
     if options.every:
-        names = ws.names("evaluation")
+        # Names of both kinds; an evaluation's name is tried first, so say which one is meant
+        # by its path where an audit shares a name with an evaluation.
+        names = ws.names("evaluation") + [str(ws.manifest_path("audit", name)) for name in ws.names("audit")]
         if not names:
-            raise InputError(f"no evaluations found in workspace {ws.root}",
-                             hint="run `unlearn evaluate` first, or point --workspace at the right folder")
+            raise InputError(f"no evaluations found in workspace {ws.root} (nor audits)",
+                             hint="run `unlearn evaluate` or `unlearn audit` first, or point --workspace at the "
+                             "right folder")
         return names
     if not options.evaluations:
         raise InputError("no evaluations given",
@@ -62,7 +77,26 @@ def _input_refs(ws: Workspace, options: ReportOptions) -> list[str]:
     return list(options.evaluations)
 
 
-def _read_evaluation(ws: Workspace, ref: str) -> Manifest:
+def _kind_at(path: Path) -> str | None:
+    """The kind a manifest file declares (None if it is no manifest): an audit given by its
+    path is read as an audit, anything else as an evaluation (which names a wrong kind)."""
+    try:
+        return parse_manifest(path.read_text(), path).kind
+    except (OSError, UnicodeDecodeError, ArtifactError):
+        return None
+
+
+def _is_name_of(ws: Workspace, kind: str, ref: str) -> bool:
+    try:
+        return ws.exists(kind, check_name(ref))
+    except InputError:
+        return False  # a path, not a name
+
+
+def _read_input(ws: Workspace, ref: str) -> Manifest:
+    """An evaluation or an audit manifest, by path or by name (an evaluation's name first)."""
+    if _is_name_of(ws, "audit", ref) and not _is_name_of(ws, "evaluation", ref):
+        return ws.read("audit", ref)
     path = ws.find("evaluation", ref)
     if path.suffix != ".json":
         raise InputError(f"{ref} is not an evaluation manifest",
@@ -71,20 +105,23 @@ def _read_evaluation(ws: Workspace, ref: str) -> Manifest:
         # Its files and parents are recorded relative to its own workspace, not this one.
         raise InputError(f"{ref} is outside workspace {ws.root}",
                          hint="pass --workspace <the folder that holds it>")
-    return ws.read("evaluation", path)
+    return ws.read("audit" if _kind_at(path) == "audit" else "evaluation", path)
 
 
-def _read_evaluations(ws: Workspace, refs: list[str]) -> list[Manifest]:
-    evaluations: dict[Path, Manifest] = {}
+def _read_inputs(ws: Workspace, refs: list[str]) -> tuple[list[Manifest], list[Manifest]]:
+    """(evaluations, audits), each manifest once."""
+    manifests: dict[Path, Manifest] = {}
     for ref in refs:
-        evaluation = _read_evaluation(ws, ref)
+        manifest = _read_input(ws, ref)
         # The same manifest named twice (a path and its name, or a repeated line) counts once.
-        evaluations.setdefault(evaluation.source.resolve(), evaluation)
-    return list(evaluations.values())
+        manifests.setdefault(manifest.source.resolve(), manifest)
+    chosen = list(manifests.values())
+    return [m for m in chosen if m.kind == "evaluation"], [m for m in chosen if m.kind == "audit"]
 
 
-def _default_name(sections: list[Section]) -> str:
-    return "+".join(sorted({section.setting.dataset for section in sections}))
+def _default_name(sections: list[Section], audits: list[AuditRow]) -> str:
+    datasets = {section.setting.dataset for section in sections} | {row.dataset for row in audits if row.dataset}
+    return "+".join(sorted(datasets)) or "audits"
 
 
 def _previous_files(ws: Workspace, name: str, folder: Path) -> set[Path]:
@@ -113,10 +150,11 @@ def _removing_empty(folder: Path) -> Iterator[None]:
 
 
 def report(ws: Workspace, options: ReportOptions) -> ReportResult:
-    evaluations = _read_evaluations(ws, _input_refs(ws, options))
+    evaluations, audit_manifests = _read_inputs(ws, _input_refs(ws, options))
     records = [read_record(ws, evaluation) for evaluation in evaluations]
     sections = summarize(records)
-    name = name_or_default(options.name, _default_name(sections))
+    audits = sort_rows([read_audit_row(audit) for audit in audit_manifests])
+    name = name_or_default(options.name, _default_name(sections, audits))
     ws.check_new("report", name, options.force)
 
     folder = report_folder(ws, name)
@@ -126,29 +164,32 @@ def report(ws: Workspace, options: ReportOptions) -> ReportResult:
         if plot.section is not None:
             section_plots.setdefault(plot.section, []).append(plot.filename)
     markdown = report_markdown(name, sections, section_plots,
-                               [plot.filename for plot in plots if plot.section is None])
+                               [plot.filename for plot in plots if plot.section is None], audits)
     paths = {SUMMARY_MD: folder / SUMMARY_MD, SUMMARY_PARQUET: folder / SUMMARY_PARQUET,
              **{plot.filename: folder / plot.filename for plot in plots}}
     stale = _previous_files(ws, name, folder) if options.force else set()
 
     with _removing_empty(folder), ws.replacing("report", name, paths.values()):
         atomic_write_bytes(paths[SUMMARY_MD], markdown.encode())
-        save_table(paths[SUMMARY_PARQUET], long_table(sections))
+        save_table(paths[SUMMARY_PARQUET], long_table(sections, audits))
         for plot in plots:
             save_plot(plot, paths[plot.filename])
         labels = sorted({row.label for section in sections for row in section.rows})
         manifest = Manifest(
             kind="report", name=name,
-            parents={evaluation.name: ws.parent_ref(evaluation) for evaluation in evaluations},
+            parents={**{evaluation.name: ws.parent_ref(evaluation) for evaluation in evaluations},
+                     **{f"audit:{audit.name}": ws.parent_ref(audit) for audit in audit_manifests}},
             config={"evaluations": [evaluation.name for evaluation in evaluations],
+                    **({"audits": [audit.name for audit in audit_manifests]} if audit_manifests else {}),
                     "folder": ws.rel(folder),
                     "settings": [section.setting.label for section in sections],
                     "methods": labels},
             files={role: ws.file_ref(path) for role, path in paths.items()},
             summary={"settings": len(sections), "methods": len(labels), "runs": len(records),
-                     "plots": len(plots)},
+                     **({"audits": len(audits)} if audits else {}), "plots": len(plots)},
         )
         manifest_path = ws.write(manifest)
     for path in stale - {path.resolve() for path in paths.values()}:
         path.unlink(missing_ok=True)
-    return ReportResult(manifest_path, folder, sections, markdown, summary_rows(sections))
+    return ReportResult(manifest_path, folder, sections, markdown, summary_rows(sections) + audit_summary_rows(audits),
+                        audits)
