@@ -19,6 +19,10 @@ example:
 test *args:
     {{venv}}/bin/python -m pytest -q {{args}}
 
+# The edit-run loop: everything but the tests marked slow (models trained, pipelines run), ~2 minutes.
+test-fast *args:
+    {{venv}}/bin/python -m pytest -q -m "not slow" {{args}}
+
 # Static checks.
 lint:
     {{venv}}/bin/ruff check unlearn_cli tests benchmarks

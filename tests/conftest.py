@@ -13,6 +13,23 @@ from unlearn_cli.artifacts import Workspace
 from unlearn_cli.cli.app import app
 
 
+# Fixtures that train models (seconds to a minute, paid by the first test that asks for one):
+# every test that uses one is slow, so `pytest -m "not slow"` never pays for them.
+TRAINING_FIXTURES = frozenset({
+    "baseline",  # tests/sweep: a pretrained digits workspace for sweeps
+    "methods_workspace",  # tests/methods: a model, forget sets and retrains
+    "bn_workspace",  # tests/methods: a BatchNorm model on a CIFAR-format fixture
+    "unlearned_workspace",  # tests/audit: an unlearned run to query
+    "trained_hostile",  # tests/hostile: a trained workspace to attack
+})
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if TRAINING_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_configure(config) -> None:
     # Steps read upstream manifest paths from a piped stdin, and subprocesses inherit ours: a
     # test run whose own stdin is an open pipe (some CI runners) would hand it to every

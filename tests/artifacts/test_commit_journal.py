@@ -17,6 +17,8 @@ from unlearn_cli.artifacts import Manifest, Workspace, load_tensors, save_tensor
 from unlearn_cli.artifacts.files import _Temp, commit_journal
 from unlearn_cli.errors import ArtifactError, ArtifactExistsError
 
+pytestmark = pytest.mark.subprocess
+
 
 def write_model(ws: Workspace, value: float) -> None:
     """Model 'm' as every step writes it: two tensor files, then the manifest (the commit)."""
@@ -68,6 +70,7 @@ def _leftovers(ws: Workspace) -> list[str]:
     return sorted(p.name for p in ws.root.rglob("*") if p.name.endswith((".tmp", ".commit")))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [0, 1, 2])  # renames done when killed: weights, init, manifest
 def test_a_commit_killed_among_its_renames_is_finished_by_the_next_read(ws, kill_after):
     assert _write(ws, 1.0) == 0
@@ -82,6 +85,7 @@ def test_a_commit_killed_among_its_renames_is_finished_by_the_next_read(ws, kill
     assert _leftovers(ws) == []
 
 
+@pytest.mark.slow
 def test_an_interrupted_commit_counts_as_an_existing_artifact(ws):
     assert _write(ws, 1.0) == 0
     assert _write(ws, 2.0, kill_after=1) == -9
@@ -180,6 +184,7 @@ def test_a_hostile_journal_is_refused_and_nothing_is_renamed(ws, tmp_path, renam
     assert journal.exists()  # left for the user to look at, as the hint says
 
 
+@pytest.mark.slow
 def test_a_journal_is_found_by_path_too(ws):
     assert _write(ws, 1.0) == 0
     assert _write(ws, 4.0, kill_after=0) == -9
@@ -194,6 +199,7 @@ def test_the_commit_cli_error_for_a_hostile_journal_is_one_line(ws, cli):
     assert "not a valid commit journal" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_the_lock_taken_to_finish_a_commit_is_given_back(ws):
     assert _write(ws, 1.0) == 0
     assert _write(ws, 2.0, kill_after=1) == -9

@@ -12,6 +12,8 @@ import pytest
 from unlearn_cli.artifacts import Manifest, Workspace, lock
 from unlearn_cli.errors import ArtifactError, ArtifactExistsError
 
+pytestmark = pytest.mark.subprocess
+
 # A process that takes the lock of model 'x' as a step does, says so, and waits.
 HOLDER = ("import sys, time; from unlearn_cli.artifacts import Workspace\n"
           "Workspace.at(sys.argv[1]).check_new('model', sys.argv[2], force=True)\n"

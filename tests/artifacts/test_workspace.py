@@ -148,6 +148,7 @@ def test_sha256_matches_hashlib(tmp_path):
     assert sha256_file(path) == hashlib.sha256(b"x" * 3_000_000).hexdigest()
 
 
+@pytest.mark.slow
 def test_tensor_files_are_byte_identical_across_processes(tmp_path):
     """safetensors orders multi-key metadata randomly per process; our files must not vary."""
     import subprocess

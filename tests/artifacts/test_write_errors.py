@@ -44,6 +44,7 @@ def test_other_errors_travel_unchanged(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_real_file_size_limit_during_a_safetensors_write(tmp_path: Path) -> None:
     """RLIMIT_FSIZE in a child (SIGXFSZ ignored, as Python does at start-up): the write
     gets EFBIG, which the Rust writer reports only in its message."""

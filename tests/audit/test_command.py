@@ -19,6 +19,8 @@ from unlearn_cli.steps.options import ForgetSetOptions, ManipulationOptions
 from unlearn_cli.sweep.status import DONE
 from unlearn_cli.train.options import GenericOptions
 
+pytestmark = pytest.mark.slow
+
 FORGET = "digits-cnn-s0-per10-s0"
 N = 6
 FAST = ("--models", str(N), "--device", "cpu", "--jobs", "2", "--threads", "1", "--resamples", "100")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.subprocess
+
 # Each step imports torch in a fresh interpreter; generous, but a hang must not stall the suite.
 TIMEOUT = 240
 
@@ -43,6 +45,7 @@ def prepared(env) -> subprocess.CompletedProcess[str]:
     return unlearn(env, "prepare-data", "--dataset", "digits")
 
 
+@pytest.mark.slow
 def test_prepare_data_prints_only_the_manifest_path(prepared, ws_root):
     assert prepared.returncode == 0, prepared.stderr
     lines = prepared.stdout.splitlines()
@@ -62,6 +65,7 @@ u evaluate --run "$model" --forget "$forget" --device cpu
 """
 
 
+@pytest.mark.slow
 def test_steps_chain_in_a_shell_pipeline(env, prepared, ws_root):
     assert prepared.returncode == 0, prepared.stderr
     done = subprocess.run(["sh", "-c", PIPELINE], env=env, capture_output=True, text=True,
@@ -90,6 +94,7 @@ def test_steps_chain_in_a_shell_pipeline(env, prepared, ws_root):
     assert forget.relative_to(ws).as_posix() in parent_paths
 
 
+@pytest.mark.slow
 def test_error_in_a_subprocess(env):
     done = unlearn(env, "prepare-data", "--dataset", "nope")
     assert done.returncode == 1
@@ -99,6 +104,7 @@ def test_error_in_a_subprocess(env):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_debug_env_shows_the_traceback(env):
     done = unlearn({**env, "UNLEARN_DEBUG": "1"}, "prepare-data", "--dataset", "nope")
     assert done.returncode == 1

@@ -8,6 +8,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.conftest import assert_one_line_error
 from tests.fixtures.formats import write_natmu_tiny_npy
@@ -40,6 +41,7 @@ def _npy_declaring(path: Path, shape: tuple[int, ...], dtype: str, payload: byte
     return path
 
 
+@pytest.mark.slow
 def test_a_gzip_bomb_is_refused_with_peak_memory_near_any_refused_archive(tmp_path):
     """256 MiB of zeros in a ~1 MiB tar.gz: today it is read whole into memory before the
     pickle is refused. Peak memory of the child is compared with a refused garbage file."""
@@ -63,6 +65,7 @@ def test_a_natmu_npy_declaring_a_terabyte_is_refused_before_allocating(cli, ws, 
     assert not ws.manifest_path("dataset", "tinyimagenet").exists()
 
 
+@pytest.mark.slow
 def test_an_indices_npy_declaring_a_terabyte_is_refused_before_allocating(cli, trained_ws, tmp_path):
     cli.workspace = trained_ws
     indices = _npy_declaring(tmp_path / "rows.npy", (10**12,), "<i8", np.arange(4, dtype="<i8").tobytes())

@@ -9,8 +9,12 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.conftest import assert_one_line_error
 from tests.hostile.conftest import run_unlearn
+
+pytestmark = pytest.mark.subprocess
 
 TINY = ("--epochs", "1", "--width", "0.25", "--device", "cpu")
 
@@ -40,6 +44,7 @@ def test_a_second_writer_fails_at_once_and_a_killed_writers_lock_is_reclaimed(cl
     assert not trained_ws.lock_path("model", "x").exists()
 
 
+@pytest.mark.slow
 def test_two_pretrains_of_one_name_started_together(trained_ws):
     """Both real commands at once: exactly one writes the model; the other fails cleanly
     (locked out, or, if the first was already done, told the name exists)."""

@@ -63,6 +63,7 @@ def _files(root: Path) -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_a_write_past_the_file_size_limit_names_the_file_and_leaves_nothing(tmp_path):
     ws = tmp_path / "ws"
     done = run_unlearn(["prepare-data"], ws, limits=_file_size_limit(50_000))  # train split: ~100 kB
@@ -71,6 +72,7 @@ def test_a_write_past_the_file_size_limit_names_the_file_and_leaves_nothing(tmp_
     assert _files(ws) == {}
 
 
+@pytest.mark.slow
 def test_a_forced_prepare_data_on_a_full_disk_keeps_the_old_dataset(cli, ws):
     """A failed --force keeps the old artifact (docs/design.md "Manifests"): prepare-data
     --force where the write fails (here at the file-size limit, as on a full disk) must leave

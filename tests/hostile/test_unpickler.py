@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import assert_one_line_error
-from tests.data_sources import hostile_pickles as hp
+from tests.data.sources import hostile_pickles as hp
 from tests.fixtures.formats import write_cifar10
 from tests.hostile.conftest import assert_clean_failure, run_unlearn
 
@@ -17,6 +19,7 @@ def _cifar_with_batch(root: Path, batch: bytes) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_an_object_dtype_batch_is_refused_not_a_crash(tmp_path):
     """numpy would read the file's bytes as object pointers: a segfault (exit -11) today."""
     source = _cifar_with_batch(tmp_path / "src", hp.cifar_batch(hp.object_pointer_body(2), 2))

@@ -67,6 +67,7 @@ def _forget_batch(ws):
     return ctx, batch
 
 
+@pytest.mark.slow
 def test_no_new_label_equals_the_true_label_on_a_real_model(digits_cli):
     ctx, batch = _forget_batch(digits_cli.workspace)
     teacher = ctx.frozen_original()
@@ -166,6 +167,7 @@ def test_boundary_expand_returns_the_original_outputs_and_loads_with_the_recorde
     assert 0 <= metrics["FA"] <= 100
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["boundary_shrink", "boundary_expand"])
 @pytest.mark.parametrize("workspace, forget, retrain", [("digits_cli", "f10", "f10-retrain-s0"),
                                                         ("cifar10_cli", "cf", "cf-retrain-s0")])

@@ -30,6 +30,7 @@ def _short(method: str) -> GenericOptions:
     return SHORT if METHODS.get(method).trains else GenericOptions()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", NAMES)
 def test_same_architecture_finite_weights_and_a_complete_manifest(mws, method):
     manifest = run(mws, method, generic=_short(method))
@@ -47,6 +48,7 @@ def test_same_architecture_finite_weights_and_a_complete_manifest(mws, method):
         assert math.isfinite(manifest.summary["final_loss"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", NAMES)
 def test_same_seed_same_bytes(mws, method):
     a = run(mws, method, name="a", generic=_short(method))
@@ -54,6 +56,7 @@ def test_same_seed_same_bytes(mws, method):
     assert a.files["weights"].sha256 == b.files["weights"].sha256
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", TRAINING)
 def test_interrupted_after_a_checkpoint_then_resumed_is_bit_identical(mws, method, monkeypatch):
     generic = GenericOptions(epochs=3)
@@ -78,6 +81,7 @@ def test_interrupted_after_a_checkpoint_then_resumed_is_bit_identical(mws, metho
     assert not mws.ckpt_path("killed", ".resume", kind="unlearned").exists()
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_is_bit_identical(mws):
     """A real SIGKILL of a SCRUB run (two kinds of passes per epoch) in a subprocess."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -38,6 +38,7 @@ def seeded_runs(methods_workspace, tmp_path_factory):
     return ws, original, runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_retrain_forgets_to_test_level(seeded_runs, seed):
     _, original, runs = seeded_runs

@@ -19,6 +19,7 @@ def ecli(cli, mws):
     return cli
 
 
+@pytest.mark.slow
 def test_an_unlearned_run_is_evaluated_on_its_own_forget_set(ecli):
     result = ecli("evaluate", "--run", f"{FORGET}-finetune-s4", "--reference", f"{FORGET}-retrain-s1")
     assert result.exit_code == 0, result.stderr
@@ -35,6 +36,7 @@ def test_reference_must_be_a_retrain_run(ecli):
                           f"reference {FORGET}-finetune-s4 is a finetune run, not a retrain run")
 
 
+@pytest.mark.slow
 def test_reference_of_another_forget_set_or_model(ecli):
     ws = ecli.workspace
     assert ecli("make-forget-set", "--model", "digits-cnn-s0", "--per", "1", "--name", "f1").exit_code == 0

@@ -368,6 +368,7 @@ def test_where_natmu_fails_ours_falls_back_to_the_balanced_pairing():
     assert tight is None  # class 1 asked for 3, holds 2
 
 
+@pytest.mark.slow
 def test_the_run_records_which_pairing_it_used(nws):
     make_forget_set(nws, ForgetSetOptions(model="digits-cnn-s0", kind="per", params={"per": 10}, name="f10"))
     run = _run(nws, "natmu", "f10", 0, steps=1)
@@ -627,6 +628,7 @@ def test_confusions_come_from_the_original_model_on_plain_forget_images(nws, mon
     np.testing.assert_allclose(seen["scores"], expected, rtol=1e-5, atol=2e-2 if bf16 else 1e-7)
 
 
+@pytest.mark.slow
 def test_natmu_forget_accuracy_is_closer_to_retrain_than_random_labels(nws):
     # Both fine-tuning methods get lr 0.01: at their defaults (1e-3, 2e-5) five epochs on
     # digits barely move a model that fits D_f at ~100 %, and the comparison would be a tie.
@@ -642,6 +644,7 @@ def test_natmu_forget_accuracy_is_closer_to_retrain_than_random_labels(nws):
     assert np.mean(gaps["natmu"]) < np.mean(gaps["random_label"]), gaps
 
 
+@pytest.mark.slow
 def test_class_forgetting_with_init_linear_drives_forget_accuracy_below_10(nws):
     make_forget_set(nws, ForgetSetOptions(model="digits-cnn-s0", kind="class", params={"target": "3"}, name="c3"))
     run = _run(nws, "natmu", "c3", 0, init_linear=True)
@@ -670,6 +673,7 @@ def test_no_class_to_pair_with_is_one_line_error_and_leaves_nothing(cli, nws, tm
     assert _files(nws) == before
 
 
+@pytest.mark.slow
 def test_natmu_runs_from_the_cli_on_a_cifar10_format_fixture(cli, tmp_path):
     from tests.fixtures.formats import write_cifar10
 

@@ -11,7 +11,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.methods.runs import FORGET
+
+pytestmark = pytest.mark.subprocess
 
 PIPE = r"""
 u() { "$UNLEARN_PYTHON" -m unlearn_cli "$@"; }
@@ -21,6 +25,7 @@ u make-forget-set --model digits-cnn-s0 --per 10 --seed 3 --name piped \
 """
 
 
+@pytest.mark.slow
 def test_make_forget_set_unlearn_evaluate_in_one_pipe(mws):
     env = {**os.environ, "UNLEARN_WORKSPACE": str(mws.root), "UNLEARN_PYTHON": sys.executable,
            "OMP_NUM_THREADS": "1", "UNLEARN_DEBUG": ""}

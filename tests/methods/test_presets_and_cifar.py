@@ -45,6 +45,7 @@ def test_resolution_order_method_then_preset_then_options_then_params(mws):
     assert config["training"]["recipe"]["optimizer"]["lr"] == 1e-3
 
 
+@pytest.mark.slow
 def test_corrective_preset_gives_eu_k_its_short_budget(bnws):
     bnws_forget = bnws  # resnet18 allows odd k
     _, full, _ = _training(bnws_forget, "retrain", "corrective-cifar10")
@@ -78,6 +79,7 @@ def test_unknown_preset_lists_them(cli, mws):
                           "unknown preset 'nope'", ", ".join(PRESETS.names()[:2]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS.names())
 def test_every_method_runs_on_a_cifar10_format_fixture(cifar10_cli, method):
     spec = METHODS.get(method)

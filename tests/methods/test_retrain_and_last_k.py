@@ -66,6 +66,7 @@ def _outside_and_inside(bnws, k):
     return set(names) - inside, inside
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("method", "k"), [("retrain", 3), ("finetune", 3), ("finetune", 1)])
 def test_last_k_leaves_everything_else_bit_identical(bnws, fit_spy, method, k):
     """CF-k and EU-k with momentum and weight decay on (SGD 0.9 / 5e-4): every parameter and
@@ -83,6 +84,7 @@ def test_last_k_leaves_everything_else_bit_identical(bnws, fit_spy, method, k):
     assert fit_spy["trainable"] == {n for n in inside if "running" not in n and "num_batches" not in n}
 
 
+@pytest.mark.slow
 def test_eu_k_reinitialises_the_last_k_from_the_init_file(bnws, fit_spy):
     manifest = run(bnws, "retrain", params={"k": 3})
     init = _weights(bnws, bnws.read("model", "digits-resnet18-s0"), "init")

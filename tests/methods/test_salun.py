@@ -91,6 +91,7 @@ def test_weights_outside_the_mask_stay_bit_identical_under_momentum_and_weight_d
     assert ws.read("unlearned", "sal").summary["salient"] == int(total * threshold)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workspace, forget, retrain", [("digits_cli", "f10", "f10-retrain-s0"),
                                                         ("cifar10_cli", "cf", "cf-retrain-s0")])
 def test_salun_runs_from_the_cli_and_evaluates_completely(request, workspace, forget, retrain):
@@ -114,6 +115,7 @@ def test_a_threshold_outside_0_1_is_one_line_and_leaves_nothing(digits_cli, valu
     assert artifacts_of(digits_cli.workspace) == before
 
 
+@pytest.mark.slow
 def test_threshold_one_is_allowed_and_trains_every_weight(digits_cli):
     run_ok(digits_cli, "unlearn", "--method", "salun", "--forget", "f10", "--param", "threshold=1", "--epochs", "1",
            "--name", "all", "--device", "cpu")

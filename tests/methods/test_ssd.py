@@ -122,6 +122,7 @@ def _weights(ws, kind: str, name: str) -> dict[str, torch.Tensor]:
     return load_tensors(ws.abs(ws.read(kind, name).files["weights"].path))
 
 
+@pytest.mark.slow
 def test_alpha_infinity_changes_nothing(digits_cli):
     ws = digits_cli.workspace
     run_ok(digits_cli, "unlearn", "--method", "ssd", "--forget", "f10", "--param", "alpha=inf", "--name", "inf",
@@ -150,6 +151,7 @@ def test_no_parameter_grows_in_magnitude(digits_cli):
     assert any(not torch.equal(after[k], original[k]) for k in original)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workspace, forget, retrain", [("digits_cli", "f10", "f10-retrain-s0"),
                                                         ("cifar10_cli", "cf", "cf-retrain-s0")])
 def test_ssd_and_lf_ssd_run_from_the_cli_and_evaluate_completely(request, workspace, forget, retrain):

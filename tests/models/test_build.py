@@ -31,6 +31,7 @@ def test_registry_holds_every_spec_architecture() -> None:
     assert all(spec.description for _, spec in MODELS.items())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("name", NAMES)
 def test_forward_and_backward(name: str, shape: tuple[int, int, int]) -> None:

@@ -79,6 +79,7 @@ def test_a_collapsed_run_is_flagged_with_the_threshold(chain):
     assert "| random_label (collapsed) | 1 |" in text
 
 
+@pytest.mark.slow
 def test_the_collapse_flag_reaches_the_tables(chain):
     collapse_setting(chain)
     result = report(chain.ws, ReportOptions(every=True, name="r"))

@@ -108,6 +108,7 @@ def overlap(a: Bbox, b: Bbox, slack: float = 1.0) -> bool:
 KINDS = ["metrics", "frontier", "corrective", "overforgetting"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("report", ["plots", "few"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_no_text_overlaps_other_text_or_leaves_the_figure(request, report, kind):
@@ -120,6 +121,7 @@ def test_no_text_overlaps_other_text_or_leaves_the_figure(request, report, kind)
         assert not overlap(box_a, box_b), (kind, a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("report", ["plots", "few"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_no_legend_covers_a_panel_or_a_title(request, report, kind):
@@ -144,6 +146,7 @@ def _titles(fig: Figure) -> list[Text]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["metrics", "overforgetting"])
 def test_every_methods_bar_is_tall_enough_to_read(plots, kind):
     fig, renderer = drawn(plots[kind])
@@ -162,6 +165,7 @@ def test_the_corrective_figure_has_a_line_per_method_and_every_fraction(plots):
     assert sorted({round(float(x), 3) for c in panel.containers for x in c.lines[0].get_xdata()}) == [0.1, 0.5, 1.0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["metrics", "overforgetting"])
 def test_each_row_of_panels_names_every_method_once(plots, kind):
     fig, renderer = drawn(plots[kind])

@@ -37,6 +37,7 @@ def every_kind_of_setting(chain: Chain) -> None:
                                                      "attack_success": 80 - 70 * known - seed})
 
 
+@pytest.mark.slow
 def test_each_plot_is_a_non_blank_png_of_its_planned_size(chain):
     every_kind_of_setting(chain)
     result = report(chain.ws, ReportOptions(every=True, name="p"))

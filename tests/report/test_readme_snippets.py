@@ -44,6 +44,7 @@ def run(snippet: str) -> tuple[dict, str]:
     return namespace, out.getvalue()
 
 
+@pytest.mark.slow
 def test_the_pyarrow_snippet(results):
     namespace, printed = run(snippets()[0])
     assert namespace["metrics"].num_rows == 10  # 2 retrain runs × 2 metrics + 2 finetune × 3
@@ -52,6 +53,7 @@ def test_the_pyarrow_snippet(results):
     assert "| retrain | FA: 90.50 ± 0.71 (n=2)" in printed
 
 
+@pytest.mark.slow
 def test_the_duckdb_snippet(results, chain):
     pytest.importorskip("duckdb", reason="duckdb is a dev extra (pip install -e '.[dev]')")
     namespace, printed = run(snippets()[1])

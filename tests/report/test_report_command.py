@@ -37,6 +37,7 @@ def ok(cli, *args):
     return result
 
 
+@pytest.mark.slow
 def test_report_writes_its_folder_and_manifest(cli, chain):
     evaluations = basic(chain)
     ws = chain.ws
@@ -61,6 +62,7 @@ def test_report_writes_its_folder_and_manifest(cli, chain):
     assert "Directions: `FA` (%) closest to retrain is best" in markdown
 
 
+@pytest.mark.slow
 def test_summary_parquet_holds_the_means_and_every_run(cli, chain):
     basic(chain)
     ok(cli, "report", "--all", "--name", "r")
@@ -77,6 +79,7 @@ def test_summary_parquet_holds_the_means_and_every_run(cli, chain):
     assert summary[("retrain", "wall_seconds")]["mean"] == 30.0
 
 
+@pytest.mark.slow
 def test_format_md_csv_json_print_the_summary_instead_of_the_path(cli, chain):
     basic(chain)
     md = ok(cli, "report", "--all", "--name", "a", "--format", "md").stdout
@@ -90,6 +93,7 @@ def test_format_md_csv_json_print_the_summary_instead_of_the_path(cli, chain):
     assert fa["mean"] == pytest.approx(83.0) and fa["n"] == 2 and fa["best"] is False
 
 
+@pytest.mark.slow
 def test_one_seed_is_a_dash_in_every_format(cli, chain):
     model = chain.model()
     forget = chain.forget(model)
@@ -101,6 +105,7 @@ def test_one_seed_is_a_dash_in_every_format(cli, chain):
     assert data["summary"][0]["std"] is None
 
 
+@pytest.mark.slow
 def test_different_datasets_are_separate_sections_not_an_error(cli, chain):
     basic(chain, "digits")
     basic(chain, "cifar10")
@@ -113,6 +118,7 @@ def test_different_datasets_are_separate_sections_not_an_error(cli, chain):
     assert "## 2. digits · cnn(width=0.5) · forget random 10 %" in markdown
 
 
+@pytest.mark.slow
 def test_names_and_repeated_inputs_count_once(cli, chain):
     evaluations = basic(chain)
     first = evaluations[0]
@@ -120,6 +126,7 @@ def test_names_and_repeated_inputs_count_once(cli, chain):
     assert chain.ws.read("report", "r").summary["runs"] == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["dash", "pipe"])
 def test_stdin_in_process(chain, mode):
     """typer's runner feeds stdin (the subprocess test does it through a real pipe)."""
@@ -179,6 +186,7 @@ def test_a_changed_ancestor_is_caught(cli, chain):
     assert_one_line_error(cli("report", *[str(e.source) for e in evaluations]), "changed since it was made")
 
 
+@pytest.mark.slow
 def test_an_existing_report_needs_force_and_force_drops_stale_plots(cli, chain):
     basic(chain)
     ok(cli, "report", "--all", "--name", "r")

@@ -18,6 +18,8 @@ from tests.report.fixtures import Chain
 from tests.report.test_report_command import basic
 from unlearn_cli.artifacts import Workspace
 
+pytestmark = pytest.mark.subprocess
+
 TIMEOUT = 120
 
 
@@ -34,6 +36,7 @@ def shell(root: Path, script: str) -> subprocess.CompletedProcess[str]:
                           env=env, capture_output=True, text=True, timeout=TIMEOUT)
 
 
+@pytest.mark.slow
 def test_ls_piped_into_report_dash(root):
     done = shell(root, "ls manifests/evaluation/*.json | u report - --name piped")
     assert done.returncode == 0, done.stderr
@@ -43,6 +46,7 @@ def test_ls_piped_into_report_dash(root):
     assert "finetune" in done.stderr  # the table, on stderr
 
 
+@pytest.mark.slow
 def test_a_plain_pipe_without_dash_and_csv_on_stdout(root):
     done = shell(root, "ls manifests/evaluation/*.json | u report --name plain --format csv")
     assert done.returncode == 0, done.stderr
@@ -51,6 +55,7 @@ def test_a_plain_pipe_without_dash_and_csv_on_stdout(root):
     assert float(fa["mean"]) == pytest.approx(83.0) and float(fa["std"]) == pytest.approx(math.sqrt(18))
 
 
+@pytest.mark.slow
 def test_json_on_stdout_feeds_another_program(root):
     done = shell(root, "u report --all --name js --format json | "
                        "\"$UNLEARN_PYTHON\" -c 'import json,sys; d=json.load(sys.stdin); "
@@ -60,6 +65,7 @@ def test_json_on_stdout_feeds_another_program(root):
     assert int(count) > 0 and manifest.endswith("manifests/report/js.json")
 
 
+@pytest.mark.slow
 def test_a_bad_line_on_stdin_fails_cleanly(root):
     done = shell(root, "ls manifests/evaluation/* | u report - --name bad")
     assert done.returncode == 1

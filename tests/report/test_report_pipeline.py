@@ -10,6 +10,7 @@ from tests.steps.conftest import trained_workspace, trained_ws  # noqa: F401  (t
 from unlearn_cli.artifacts import load_table
 
 
+@pytest.mark.slow
 def test_report_over_real_evaluations(cli, trained_ws):  # noqa: F811
     cli.workspace = trained_ws
     evaluations = []

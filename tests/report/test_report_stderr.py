@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from tests.report.fixtures import TWELVE_METHODS, Chain
@@ -22,6 +23,7 @@ def twelve_methods(chain: Chain) -> None:
                          reference=retrain)
 
 
+@pytest.mark.slow
 def test_stderr_that_is_not_a_terminal_gets_one_markdown_table_per_setting(cli, chain):
     twelve_methods(chain)
     result = cli("report", "--all", "--name", "r", env={"COLUMNS": "80"})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import Cli
 from unlearn_cli.artifacts import Workspace, load_table
 from unlearn_cli.steps.demo import FORGET_SETS, METHODS
 
 
+@pytest.mark.slow
 def test_demo_runs_every_step_and_reports_every_method(tmp_path):
     ws = Workspace.at(tmp_path / "demo")
     cli = Cli(ws)

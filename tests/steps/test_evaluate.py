@@ -32,6 +32,7 @@ def run_ok(cli, *args):
     return result
 
 
+@pytest.mark.slow
 def test_evaluate_writes_tables_and_manifest(ecli):
     ws = ecli.workspace
     result = run_ok(ecli, "evaluate", "--run", "digits-cnn-s0", "--forget", "f10")
@@ -55,6 +56,7 @@ def test_evaluate_writes_tables_and_manifest(ecli):
     assert (splits == "forget").sum() == ws.read("forget-set", "f10").summary["forget"]
 
 
+@pytest.mark.slow
 def test_metrics_match_an_independent_computation(ecli):
     """TA and FA recomputed here from the weights, by plain torch, without the loader."""
     ws = ecli.workspace
@@ -98,6 +100,7 @@ def _percent(hit: np.ndarray) -> float:
     return 100.0 * float(np.mean(hit))
 
 
+@pytest.mark.slow
 def test_class_forgetting_splits_test_accuracy(ecli):
     assert ecli("make-forget-set", "--model", "digits-cnn-s0", "--class", "7", "--name", "c7").exit_code == 0
     metrics = json.loads(run_ok(ecli, "evaluate", "--run", "digits-cnn-s0", "--forget", "c7", "--json").stdout)["metrics"]
@@ -120,6 +123,7 @@ def cifar20_ws(ecli, tmp_path):
     return ecli
 
 
+@pytest.mark.slow
 def test_subclass_forgetting_splits_the_test_side_by_fine_class(cifar20_ws):
     from tests.fixtures.formats import cifar100_fine_label
 
@@ -150,6 +154,7 @@ def test_subclass_forget_set_without_its_fine_class_is_refused(cifar20_ws):
                           "does not record its fine class", "--force")
 
 
+@pytest.mark.slow
 def test_poison_raises_attack_success_and_clean_model_does_not(ecli):
     ws = ecli.workspace
     assert ecli("make-forget-set", "--dataset", "digits", "--manipulation", "poison", "--size", "150", "--known", "0.5",
@@ -168,6 +173,7 @@ def _outputs(model, split, info, rows=None):
     return predict_logits(model, loader).numpy()
 
 
+@pytest.mark.slow
 def test_mia_near_chance_on_unseen_samples_and_not_on_an_overfit_model(trained_workspace):
     ws = trained_workspace
     dataset = ws.read("dataset", "digits")
@@ -213,6 +219,7 @@ def test_mia_near_chance_on_unseen_samples_and_not_on_an_overfit_model(trained_w
     assert overfit["mia_loss"] > 62 and overfit["mia_loss"] - unseen["mia_loss"] > 10, (overfit, unseen)
 
 
+@pytest.mark.slow
 def test_every_metric_is_reachable_from_the_cli(ecli):
     """Every registered metric appears for some evaluation the CLI can produce."""
     ws = ecli.workspace
@@ -242,6 +249,7 @@ def test_every_metric_is_reachable_from_the_cli(ecli):
         (["--run", "digits-cnn-s0", "--forget", "f10", "--metrics", "tow"], ["tow", "--reference"]),
     ],
 )
+@pytest.mark.slow
 def test_user_errors(ecli, args, fragments):
     assert_one_line_error(ecli("evaluate", *args), *fragments)
 
@@ -280,6 +288,7 @@ def test_reference_on_another_dataset(ecli, tmp_path):
                           "another dataset")
 
 
+@pytest.mark.slow
 def test_existing_evaluation_needs_force(ecli):
     run_ok(ecli, "evaluate", "--run", "digits-cnn-s0", "--forget", "f10")
     assert_one_line_error(ecli("evaluate", "--run", "digits-cnn-s0", "--forget", "f10"), "exists already", "--force")
@@ -295,6 +304,7 @@ def test_forget_set_of_another_dataset(ecli, tmp_path):
     assert_one_line_error(ecli("evaluate", "--run", "digits-cnn-s0", "--forget", "c10p"), "another dataset")
 
 
+@pytest.mark.slow
 def test_unlearned_run_with_a_foreign_forget_set(ecli):
     unlearned_on_another_set(ecli, "unlearned-on-g10")
     assert_one_line_error(ecli("evaluate", "--run", "unlearned-on-g10", "--forget", "f10"),

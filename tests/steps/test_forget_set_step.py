@@ -138,6 +138,7 @@ def test_manipulations_and_known_fraction(fcli, kind):
             assert (cols["train_label"][np.flatnonzero(cols["label"] == a)[20:]] == a).all()
 
 
+@pytest.mark.slow
 def test_forget_set_of_a_manipulated_model_keeps_its_view(fcli):
     ws = fcli.workspace
     manip = make(fcli, "--dataset", "digits", "--manipulation", "poison", "--size", "30", "--known", "0.5")
@@ -150,6 +151,7 @@ def test_forget_set_of_a_manipulated_model_keeps_its_view(fcli):
     assert manifest.config["manipulation"]["kind"] == "poison"
 
 
+@pytest.mark.slow
 def test_another_known_fraction_from_a_manipulated_model(fcli):
     """One model pretrained on a manipulation serves every known fraction (as the corrective
     paper pretrains once per manipulation): `--model M --known F` keeps M's manipulated view

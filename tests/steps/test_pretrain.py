@@ -41,6 +41,7 @@ def test_pretrain_writes_every_artifact(trained_workspace):
     assert seen.max() <= TINY["epochs"] and seen.mean() > TINY["epochs"] * 0.9
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_weights_and_difficulty(trained_workspace, tmp_path):
     ws = copy_workspace(trained_workspace, tmp_path / "ws")
     pretrained(ws, name="again")
@@ -61,6 +62,7 @@ def _pretrain_cmd(ws, *extra):
             "--width", "0.5", "--device", "cpu", "--epochs", "30", *extra]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_is_bit_identical(tmp_path):
     ws = prepared(tmp_path / "ws")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -133,6 +135,7 @@ def test_corrupt_dataset_manifest(trained_ws, cli):
     assert_one_line_error(cli("pretrain", "--epochs", "1", "--name", "x"), "is not valid JSON")
 
 
+@pytest.mark.slow
 def test_changed_settings_refuse_resume(tmp_path):
     ws = prepared(tmp_path / "ws")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -80,6 +80,7 @@ def test_retraining_keeps_the_partial_batch_as_the_model_was_pretrained(trained_
     assert retain % 100 and run.summary["steps"] == math.ceil(retain / 100)
 
 
+@pytest.mark.slow
 def test_the_normalisation_is_recorded_and_every_later_pass_uses_it(trained_ws):
     path = pretrained(trained_ws, epochs=1, normalization="unit", name="u")
     model = trained_ws.read("model", path.stem)

@@ -23,6 +23,8 @@ from unlearn_cli.sweep import shared
 from unlearn_cli.sweep.run import SweepOptions, run_sweep
 from unlearn_cli.sweep.slurm import minutes
 
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def local_ray():

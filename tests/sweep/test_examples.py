@@ -51,6 +51,7 @@ def stand_in(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_every_command_of_the_example_parses(stand_in, tmp_path, script):
     calls = tmp_path / "calls"

@@ -18,6 +18,7 @@ SMOKES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SMOKES))
 def test_the_papers_grid_runs_at_smoke_scale(cli, name):
     nodes, metric = SMOKES[name]

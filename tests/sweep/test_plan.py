@@ -138,12 +138,14 @@ PAPER_COUNTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PAPER_COUNTS))
 def test_the_papers_grids_plan_to_their_scripts_counts(cli, name):
     counts = plan_json(cli, GRIDS / f"{name}.toml")["counts"]
     assert {label: row["nodes"] for label, row in counts.items()} == PAPER_COUNTS[name]
 
 
+@pytest.mark.slow
 def test_the_corrective_cell_is_the_scripts_cell(tmp_path):
     """One (dataset, size, known) cell of corrective-poison: the scripts' 65 runs, with their values."""
     plan = build_plan(load_grid(GRIDS / "corrective-poison.toml"))

@@ -10,11 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Cli
 from tests.steps.pipeline import copy_workspace
 from tests.sweep.helpers import SMALL_GRID, SMALL_NODES, artifacts, manifest_times, write_grid
 from unlearn_cli.artifacts import Workspace, lock
 from unlearn_cli.errors import ArtifactError
+
+pytestmark = pytest.mark.subprocess
 
 RUN = "digits-cnn-w0.25-e3-s0-per10-s0"
 
@@ -31,6 +35,7 @@ def test_the_sweep_runs_every_node_and_ends_with_the_report(baseline):
     assert f"unlearned/{RUN}-finetune-e1-s0: unlearn on" in log and "epoch 1" in log and ": ran in" in log
 
 
+@pytest.mark.slow
 def test_a_rerun_does_nothing_and_an_extended_grid_runs_only_its_new_cells(baseline, tmp_path):
     ws = copy_workspace(baseline, tmp_path / "ws")
     grid = write_grid(tmp_path)
@@ -52,6 +57,7 @@ def test_a_rerun_does_nothing_and_an_extended_grid_runs_only_its_new_cells(basel
     assert len(ws.read("report", "small").parents) == 7
 
 
+@pytest.mark.slow
 def test_a_failing_node_is_reported_and_does_not_stop_the_others(cli, tmp_path):
     """finetune at lr 1e6 diverges (the loop stops at the first non-finite loss): its
     evaluation is skipped; retrain, ssd, their evaluations and the report still run."""
@@ -92,6 +98,7 @@ def _kill_when(ws: Workspace, grid: Path, ready) -> None:
     proc.wait()
 
 
+@pytest.mark.slow
 def test_a_sweep_killed_mid_way_and_rerun_ends_with_the_uninterrupted_artifacts(baseline, tmp_path):
     """SIGKILL the sweep while it pretrains (after its first epoch checkpoint), then again once
     unlearning has begun; its workers die with it. Re-run, it finishes with the same artifacts

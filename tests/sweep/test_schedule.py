@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from unlearn_cli.artifacts import Workspace
 from unlearn_cli.steps.options import PrepareOptions
 from unlearn_cli.sweep.local import LocalExecutor
@@ -43,6 +45,7 @@ class _KillsItsReader:
         return os._exit, (3,)
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_fails_its_node_and_is_replaced(tmp_path):
     ws = Workspace.at(tmp_path / "ws")
     bomb = Node("evaluate", "evaluation", "bomb", _KillsItsReader())

@@ -22,6 +22,8 @@ import torch.distributed as dist
 from tests.steps.pipeline import prepared
 from unlearn_cli.artifacts import Workspace, load_table, load_tensors
 
+pytestmark = pytest.mark.subprocess
+
 EPOCHS = 2
 TIMEOUT_S = 240  # generous: the pair normally finishes in ~20 s; a hang must not stall CI
 
@@ -83,6 +85,7 @@ def ddp_and_single(tmp_path_factory) -> tuple[Workspace, subprocess.CompletedPro
     return ws, done["ddp"], done["single"]
 
 
+@pytest.mark.slow
 def test_both_runs_succeed_and_only_rank_0_prints(ddp_and_single):
     ws, ddp, single = ddp_and_single
     assert single.returncode == 0, single.stderr[-3000:]

@@ -37,6 +37,7 @@ def _evaluate(cli, name, *flags):
     return json.loads(result.stdout)["metrics"], cli.workspace.read("evaluation", name)
 
 
+@pytest.mark.slow
 def test_default_switches_are_recorded(ews):
     _, manifest = _evaluate(ews, "default")
     expected = SpeedSwitches.for_device(torch.device("cpu"), compile=False)
@@ -44,6 +45,7 @@ def test_default_switches_are_recorded(ews):
                                         "compile": False}
 
 
+@pytest.mark.slow
 def test_switches_off_is_the_fp32_reference(ews):
     metrics, manifest = _evaluate(ews, "fp32", "--no-amp", "--no-channels-last")
     assert manifest.config["speed"] == {"amp": False, "channels_last": False, "compile": False}
@@ -60,6 +62,7 @@ def test_switches_off_is_the_fp32_reference(ews):
     assert metrics["TA"] == pytest.approx(accuracy(logits, torch.from_numpy(test.labels)), abs=1e-4)  # float32 vs float64 percentages
 
 
+@pytest.mark.slow
 def test_forced_on_is_recorded_and_close(ews):
     on, manifest = _evaluate(ews, "on", "--amp", "--channels-last")
     off, _ = _evaluate(ews, "off", "--no-amp", "--no-channels-last")

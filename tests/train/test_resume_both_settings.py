@@ -40,6 +40,7 @@ def _die_after_first_checkpoint(monkeypatch):
     return real_save
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_pretrain_same_seed_same_bytes_and_resume_bit_identical(speed_ws, monkeypatch, setting):
     switches = SETTINGS[setting]
@@ -62,6 +63,7 @@ def test_pretrain_same_seed_same_bytes_and_resume_bit_identical(speed_ws, monkey
     assert resumed.files["difficulty"].sha256 == full.files["difficulty"].sha256
 
 
+@pytest.mark.slow
 def test_the_two_settings_really_differ(speed_ws):
     """Otherwise the tests above would test one setting twice."""
     shas = {}
@@ -72,6 +74,7 @@ def test_the_two_settings_really_differ(speed_ws):
     assert shas["on"] != shas["off"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["scrub", "salun"])
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_unlearn_resume_bit_identical(speed_ws, monkeypatch, method, setting):

@@ -14,6 +14,8 @@ import pytest
 
 from unlearn_cli.methods import METHODS
 
+pytestmark = [pytest.mark.subprocess, pytest.mark.slow]  # one smoke run of gpu.sh (a minute) serves every test
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "gpu.sh"
 

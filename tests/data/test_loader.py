@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.data_loader.helpers import make_split
+from tests.data.helpers import make_split
 from unlearn_cli.data.augment import AugmentSpec
 from unlearn_cli.data.loader import Batch, BatchLoader, DeviceSplit
 from unlearn_cli.data.trigger import Trigger

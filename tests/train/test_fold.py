@@ -22,6 +22,7 @@ def _randomise_batchnorms(model: nn.Module) -> None:
                 m.bias.uniform_(-0.5, 0.5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS.names())
 def test_every_model_keeps_its_function(name):
     torch.manual_seed(0)

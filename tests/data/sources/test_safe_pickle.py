@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.data_sources import hostile_pickles as hp
+from tests.data.sources import hostile_pickles as hp
 from tests.fixtures.formats import cifar_pickle
 from unlearn_cli.data.sources.safe_pickle import safe_load
 from unlearn_cli.errors import DataError

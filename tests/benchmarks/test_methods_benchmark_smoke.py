@@ -9,6 +9,7 @@ import pytest
 from benchmarks.methods import format_table, main
 
 
+@pytest.mark.slow
 def test_methods_benchmark_times_retrain_first_and_gives_rte(capsys):
     bench = main(["--dataset", "digits", "--width", "0.25", "--pretrain-epochs", "1", "--epochs", "1",
                   "--methods", "finetune", "ssd", "--device", "cpu", "--json"])

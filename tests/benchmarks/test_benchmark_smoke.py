@@ -22,6 +22,7 @@ TINY = ["--device", "cpu", "--model", "resnet18", "--width", "0.0625", "--batch-
         "--train-size", "256", "--steps", "2", "--warmup", "1", "--num-workers", "0", "--threads", "1"]
 
 
+@pytest.mark.slow
 def test_main_measures_both_pipelines(capsys):
     threads_before = torch.get_num_threads()
     result = main([*TINY, "--json"])

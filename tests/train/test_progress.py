@@ -140,6 +140,7 @@ def test_images_in_counts_every_kind_of_batch():
     assert images_in(object()) == 0
 
 
+@pytest.mark.slow
 def test_pretrain_with_stderr_a_pipe_logs_each_epoch_and_keeps_stdout_clean(tmp_path):
     """The case the plain lines are for: a run whose stderr is a pipe (CI logs, nohup, cluster
     jobs)."""

@@ -58,6 +58,7 @@ def _run(compile: bool):
     return model, result, dtypes
 
 
+@pytest.mark.slow
 @needs_a_compiler
 def test_compiled_bf16_channels_last_loop_trains_like_eager():
     eager, eager_result, _ = _run(compile=False)

@@ -1,0 +1,1 @@
+"""Tests of the benchmarks: each runs at smoke scale and reports what it claims."""
