@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from unlearn_cli.artifacts import Workspace
 from unlearn_cli.cli.app import app
 
-
 # Fixtures that train models (seconds to a minute, paid by the first test that asks for one):
 # every test that uses one is slow, so `pytest -m "not slow"` never pays for them.
 TRAINING_FIXTURES = frozenset({

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from typing import Annotated, Optional
 
 import typer
 
@@ -19,6 +20,7 @@ from unlearn_cli.cli import sweep as sweep_cmd
 from unlearn_cli.cli import unlearn as unlearn_cmd
 from unlearn_cli.cli.errors import ErrorMappingGroup
 from unlearn_cli.cli.output import setup_logging
+from unlearn_cli.train.threads import ENV as THREADS_ENV
 
 app = typer.Typer(
     name="unlearn",
@@ -43,8 +45,13 @@ def main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details on stderr.")] = False,
+    threads: Annotated[Optional[int], typer.Option(
+        "--threads", min=1, help="CPU threads for torch (default: the cores this process may use; "
+        "also UNLEARN_THREADS). Fewer help on a busy machine, e.g. unlearn --threads 1 pretrain ...")] = None,
 ) -> None:
     setup_logging(verbose)
+    if threads is not None:
+        os.environ[THREADS_ENV] = str(threads)  # applied where a step resolves its device
 
 
 app.command("prepare-data")(prepare_data_cmd.prepare_data)

@@ -143,6 +143,7 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         "train_accuracy": accuracy(train_logits, torch.from_numpy(view.train_label)),
         "test_accuracy": accuracy(test_logits, torch.from_numpy(test_split.labels)),
         "wall_seconds": result.wall_seconds,
+        "threads": torch.get_num_threads(),  # CPU threads the run had (train/threads.py)
         "steps": result.steps,
         "epochs": result.epochs,
         "final_loss": result.last_loss,

@@ -216,6 +216,7 @@ def unlearn(ws: Workspace, options: UnlearnOptions) -> Path | None:
     _check_same_outputs(unlearned, ctx.num_classes, spec.name)
     summary = {
         "wall_seconds": wall,
+        "threads": torch.get_num_threads(),  # CPU threads the run had (train/threads.py)
         "steps": fit.steps if fit else 0,
         "epochs": fit.epochs if fit else 0,
         "final_loss": fit.last_loss if fit and math.isfinite(fit.last_loss) else None,

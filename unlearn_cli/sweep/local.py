@@ -21,6 +21,7 @@ from pathlib import Path
 from unlearn_cli.sweep.node import FAILED, Outcome, log_path
 from unlearn_cli.sweep.plan import Node
 from unlearn_cli.sweep.schedule import Schedule
+from unlearn_cli.train.threads import configure_openmp
 
 Started = Callable[[Node], None]
 Finished = Callable[[Outcome], None]
@@ -85,6 +86,7 @@ class LocalExecutor:
             environment["CUDA_VISIBLE_DEVICES"] = self.gpus[index % len(self.gpus)]
         if self.threads:
             environment["OMP_NUM_THREADS"] = str(self.threads)
+        configure_openmp(environment)  # before the worker imports torch
         ours, theirs = self._context.Pipe()
         process = self._context.Process(target=_worker, args=(theirs, os.getpid(), environment, self.threads),
                                         daemon=True, name=f"unlearn-sweep-worker-{index}")

@@ -27,6 +27,7 @@ from unlearn_cli.errors import TrainingError, UnlearnError
 from unlearn_cli.steps.registry import STEPS
 from unlearn_cli.sweep.plan import Node
 from unlearn_cli.sweep.status import DONE, TODO, artifact_state
+from unlearn_cli.train.threads import ENV as THREADS_ENV
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +88,8 @@ def _execute(ws: Workspace, node: Node, threads: int | None) -> str:
     if state == DONE:
         return EXISTS
     if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+        # The step applies it when it resolves its device (train/threads.py).
+        os.environ[THREADS_ENV] = str(threads)
     step = STEPS.get(node.step)
     checkpoint = step.checkpoint(ws, node.name)
     resume = checkpoint is not None and checkpoint.exists()

@@ -24,6 +24,7 @@ from unlearn_cli.sweep.grid import load_grid
 from unlearn_cli.sweep.node import EXISTS, FAILED, RAN, SKIPPED, Outcome, log_path, run_node, skipped
 from unlearn_cli.sweep.plan import LABELS, Node, Plan, build_plan
 from unlearn_cli.sweep.status import DONE, check_sources, plan_status
+from unlearn_cli.train.threads import usable_cores
 
 EXECUTORS = ("local", "ray", "slurm")
 SLURM_THREADS = 4  # a Slurm job's CPUs (and torch threads) unless --threads says otherwise
@@ -107,7 +108,8 @@ def make_executor(options: SweepOptions) -> Any:
     if options.executor not in EXECUTORS:
         raise InputError(f"unknown executor '{options.executor}'", hint=f"valid executors: {', '.join(EXECUTORS)}")
     jobs, gpus = default_jobs(options)
-    threads = options.threads if options.threads is not None else max(1, (os.cpu_count() or 1) // jobs)
+    # Workers split the usable cores (affinity, cgroup quota) instead of each taking all.
+    threads = options.threads if options.threads is not None else max(1, usable_cores() // jobs)
     if threads < 1:
         raise InputError(f"--threads {threads} is not positive", hint="e.g. --threads 4")
     if options.executor == "local":

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from unlearn_cli.errors import InputError
+from unlearn_cli.train.threads import apply_threads
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ CPUINFO = Path("/proc/cpuinfo")
 
 
 def resolve_device(name: str | None) -> torch.device:
+    """The device a step runs on; also sizes torch's CPU threads (train/threads.py), which every
+    step that runs a model does first."""
+    apply_threads()
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
