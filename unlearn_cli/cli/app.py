@@ -19,6 +19,7 @@ from unlearn_cli.cli import report as report_cmd
 from unlearn_cli.cli import sweep as sweep_cmd
 from unlearn_cli.cli import unlearn as unlearn_cmd
 from unlearn_cli.cli.errors import ErrorMappingGroup
+from unlearn_cli.cli.help import Command
 from unlearn_cli.cli.output import setup_logging
 from unlearn_cli.train.threads import ENV as THREADS_ENV
 
@@ -54,13 +55,13 @@ def main(
         os.environ[THREADS_ENV] = str(threads)  # applied where a step resolves its device
 
 
-app.command("prepare-data")(prepare_data_cmd.prepare_data)
-app.command("pretrain")(pretrain_cmd.pretrain)
-app.command("make-forget-set")(make_forget_set_cmd.make_forget_set)
-app.command("unlearn")(unlearn_cmd.unlearn)
-app.command("evaluate")(evaluate_cmd.evaluate)
-app.command("report")(report_cmd.report)
-app.command("sweep")(sweep_cmd.sweep)
-app.command("audit")(audit_cmd.audit)
-app.command("demo")(demo_cmd.demo)
-app.command("ls")(ls_cmd.ls)
+app.command("prepare-data", cls=Command)(prepare_data_cmd.prepare_data)
+app.command("pretrain", cls=Command)(pretrain_cmd.pretrain)
+app.command("make-forget-set", cls=Command)(make_forget_set_cmd.make_forget_set)
+app.command("unlearn", cls=Command)(unlearn_cmd.unlearn)
+app.command("evaluate", cls=Command)(evaluate_cmd.evaluate)
+app.command("report", cls=Command)(report_cmd.report)
+app.command("sweep", cls=Command)(sweep_cmd.sweep)
+app.command("audit", cls=Command)(audit_cmd.audit)
+app.command("demo", cls=Command)(demo_cmd.demo)
+app.command("ls", cls=Command)(ls_cmd.ls)

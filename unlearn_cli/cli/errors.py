@@ -10,11 +10,13 @@ import os
 import sys
 from typing import Any
 
+import click
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
 from unlearn_cli.artifacts import lock
+from unlearn_cli.cli.help import no_flag_placeholder
 from unlearn_cli.cli.output import stderr
 from unlearn_cli.errors import UnlearnError
 
@@ -44,6 +46,9 @@ class ErrorMappingGroup(TyperGroup):
 
     Doing this in the group (not in a `main()` wrapper) means `typer.testing.CliRunner`
     sees exactly what a shell user sees."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        return no_flag_placeholder(super().get_params(ctx))
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:

@@ -17,8 +17,10 @@ from unlearn_cli.train.options import GenericOptions
 WorkspaceOption = Annotated[
     Optional[Path],
     typer.Option(
-        "--workspace", "-w", envvar=WORKSPACE_ENV, show_envvar=True,
-        help="Folder holding data/, ckpt/ and manifests/ (default: the current directory).",
+        # The variable is named in the help text, which wraps, not in Typer's `[env var: …]`
+        # tag, which an 80-column terminal cuts.
+        "--workspace", "-w", envvar=WORKSPACE_ENV, show_envvar=False,
+        help=f"Folder holding data/, ckpt/ and manifests/ (default: the current directory, or the variable {WORKSPACE_ENV}).",
     ),
 ]
 ForceOption = Annotated[

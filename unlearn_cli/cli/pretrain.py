@@ -34,7 +34,7 @@ def pretrain(
     seed: SeedOption = 0,
     width: Annotated[float, typer.Option("--width", help="Channel-width multiplier (e.g. 0.25 for tiny models).")] = 1.0,
     device: DeviceOption = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="Model name (default <dataset>-<model>-s<seed>).")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Model name (default: dataset, model and seed, e.g. digits-cnn-s0).")] = None,
     manipulation: Annotated[Optional[str], typer.Option("--manipulation", help="Train on the manipulated view of this forget-set manifest (or - for stdin).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from its last epoch checkpoint.")] = False,
     amp: AmpOption = None,
