@@ -24,7 +24,7 @@ from unlearn_cli.audit.bootstrap import DEFAULT_RESAMPLES, percentile_intervals
 from unlearn_cli.audit.epsilon import DELTA, epsilon_audit
 from unlearn_cli.audit.klom import klom_per_row, klom_summary
 from unlearn_cli.audit.phi import logit_scaled_confidence
-from unlearn_cli.audit.queries import AuditQueries
+from unlearn_cli.audit.queries import AuditQueries, SideQueries
 from unlearn_cli.audit.ulira import METRIC_NAMES, RECOMMENDED_SHADOWS, UliraAudit, ulira_audit
 
 
@@ -184,3 +184,42 @@ def phi_table(queries: AuditQueries, phi_in: np.ndarray, phi_out: np.ndarray) ->
         columns["in_forget"].append(np.full(size, in_forget))
         columns["phi"].append(phi.astype(np.float64))
     return pa.table({key: np.concatenate(values) for key, values in columns.items()})
+
+
+def run_halves_attacks(side: SideQueries, rows: np.ndarray, labels: np.ndarray, membership: np.ndarray, *,
+                       seed: int, resamples: int = DEFAULT_RESAMPLES) -> AttackResults:
+    """U-LiRA over K shadows (the halves design): IN where shadow k trained on the row and
+    unlearned it, OUT where it never saw it; every shadow a held-out target (leave-one-out:
+    no two shadows share an initialisation here)."""
+    phi = logit_scaled_confidence(side.logits, labels[None, :, None])
+    online = ulira_audit(phi, membership, seed=seed, resamples=resamples)
+    fixed = ulira_audit(phi, membership, fixed_variance=True, seed=seed, resamples=resamples)
+    summary_ulira = _with_intervals(online.metrics, online.intervals)
+    summary_ulira["fixed_variance"] = _with_intervals(fixed.metrics, fixed.intervals)
+    summary_ulira.update(rows=int(phi.shape[1]), models=int(len(phi)),
+                         models_in_per_row=int(membership.sum(axis=0).min()),
+                         rows_below_recommended=online.scores.rows_below_recommended)
+    warnings = []
+    if online.scores.rows_below_recommended:
+        warnings.append(f"ulira: {online.scores.rows_below_recommended} of {phi.shape[1]} rows have fewer than "
+                        f"{RECOMMENDED_SHADOWS} shadow models on a side (LiRA's README: ~16 give most of the gain); "
+                        "read the fixed-variance numbers, or audit with more --models")
+    fit = online.fit
+    per_example = pa.table({"row": rows, "label": labels, "n_in": online.scores.n_in, "n_out": online.scores.n_out,
+                            "mu_in": fit.mu_in.mean(axis=1), "sigma_in": fit.sigma_in.mean(axis=1),
+                            "mu_out": fit.mu_out.mean(axis=1), "sigma_out": fit.sigma_out.mean(axis=1),
+                            "ulira_auc": online.row_auc, "ulira_balanced_accuracy": online.row_balanced_accuracy})
+    models, count, flips = phi.shape
+    phi_long = pa.table({
+        "role": np.full(phi.size, "shadow"),
+        "model": np.repeat(np.arange(models), count * flips).astype(np.int64),
+        "row": np.tile(np.repeat(rows, flips), models).astype(np.int64),
+        "flip": np.tile(np.arange(flips), models * count).astype(np.int64),
+        "in_train": np.repeat(membership.reshape(-1), flips),  # trained on it (then unlearned it)
+        "in_forget": np.repeat(membership.reshape(-1), flips),
+        "phi": phi.reshape(-1).astype(np.float64),
+    })
+    in_side = np.where(membership[..., None], phi, np.nan)
+    out_side = np.where(~membership[..., None], phi, np.nan)
+    return AttackResults({"ulira": summary_ulira, "warnings": warnings}, per_example, phi_long, warnings, online,
+                         None, in_side, out_side)

@@ -48,7 +48,7 @@ class AuditSettings:
     """What an audit was asked for: two audits with equal settings are the same audit."""
 
     method: str
-    forget: str
+    forget: str | None  # F (fixed); halves draws its pool from the train set instead
     params: dict[str, Any] = field(default_factory=dict)
     preset: str | None = None
     generic: GenericOptions = field(default_factory=GenericOptions)
@@ -59,18 +59,27 @@ class AuditSettings:
     retain_rows: int = DEFAULT_SAMPLE_ROWS
     test_rows: int = DEFAULT_SAMPLE_ROWS
     seed: int = 0
-    model: str | None = None  # the template model; must be F's when given
+    model: str | None = None  # the template model; must be F's when given (halves: required)
+    pool: int | None = None  # halves: the audited train rows
 
     def validate(self) -> None:
         if self.design not in DESIGNS:
             raise InputError(f"unknown design '{self.design}'", hint=f"valid designs: {', '.join(DESIGNS)}")
         if self.design == "halves":
-            raise InputError("the halves design is not implemented yet",
-                             hint="use --design fixed (N originals, one forget set)")
+            if self.model is None or self.pool is None:
+                raise InputError("the halves design needs --model (the template M0) and --pool (the audited rows)",
+                                 hint="e.g. --design halves --model digits-cnn-s0 --pool 300 --models 16")
+            if self.single_original:
+                raise InputError("--single-original is a fixed-design option", hint="leave it out with --design halves")
+        elif self.forget is None:
+            raise InputError("the fixed design needs --forget (a forget set made from the template model)",
+                             hint="make one: make-forget-set --model M --per 10")
+        elif self.pool is not None:
+            raise InputError("--pool is a halves-design option", hint="use --design halves, or leave out --pool")
         if self.models < MIN_MODELS:
             raise InputError(f"--models {self.models} is too few: the attacks need at least {MIN_MODELS} models a side",
                              hint="e.g. --models 8; LiRA's baseline is 16")
-        if "ulira" in self.chosen_attacks() and self.models < MIN_MODELS + 1:
+        if self.design == "fixed" and "ulira" in self.chosen_attacks() and self.models < MIN_MODELS + 1:
             # Every model is a held-out target, leaving N − 1 shadows on its own side.
             raise InputError(f"U-LiRA needs --models {MIN_MODELS + 1} or more: a target leaves N − 1 shadow models "
                              f"on its side and a row needs {MIN_MODELS}",
@@ -108,7 +117,7 @@ class AuditPlan:
 
     plan: Plan
     settings: AuditSettings
-    forget: Manifest  # F
+    forget: Manifest | None  # F (None: halves)
     template: Manifest  # M0
     rows: np.ndarray  # F's forget rows, the audited rows
     retain: np.ndarray  # KLoM's retain sample
@@ -119,6 +128,11 @@ class AuditPlan:
     index_file: Path  # F's rows, for the copies' `indices` import
     method_config: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    # halves: the shadows' keep masks (K × train rows), their files, and IN per (shadow, pool row)
+    masks: np.ndarray | None = None
+    halves_files: Any = None  # halves.HalvesFiles
+    membership: np.ndarray | None = None
+    copy_rows: dict[str, np.ndarray] | None = None  # halves: each forget node's rows (F_k); fixed: F's
 
     def query_names(self, side: str) -> list[str]:
         return [self.plan.nodes[node_id].name for node_id in getattr(self, side)]
@@ -321,7 +335,8 @@ def copies_changed(ws: Workspace, audit: AuditPlan, status: dict[str, str]) -> l
             copy = ws.read("forget-set", node.name)
         except ArtifactError:
             continue
-        if not np.array_equal(forget_rows(ws, copy), audit.rows):
+        expected = audit.rows if audit.copy_rows is None else audit.copy_rows[node.id]
+        if not np.array_equal(forget_rows(ws, copy), expected):
             changed.append(node.id)
     return changed
 
@@ -335,3 +350,67 @@ def redo(plan: Plan, status: dict[str, str], node_ids: list[str]) -> dict[str, s
         if status[node.id] == DONE and any(status[dep] != DONE for dep in node.deps):
             status[node.id] = REDO
     return status
+
+
+def halves_plan(ws: Workspace, settings: AuditSettings, name: str, *, device: str | None = None) -> AuditPlan:
+    """The halves design (`audit/halves.py`): K shadows on seeded halves of the train set,
+    each unlearning the pool rows it trained on."""
+    from unlearn_cli.audit import halves
+
+    settings.validate()
+    template = ws.read("model", settings.model)
+    if "exclude" in template.files:
+        raise InputError(f"model {template.name} was itself trained on part of the train set",
+                         hint="pass a model pretrained on the whole train set as --model")
+    dataset = ws.read("dataset", ws.abs(template.parents["dataset"].path))
+    train_size = int(dataset.summary["train_size"])
+    assert settings.pool is not None
+    halves.check(settings.models, settings.pool, train_size)
+    method = UnlearnOptions(method=settings.method, model=template.name, forget="-", params=dict(settings.params),
+                            preset=settings.preset, generic=settings.generic)
+    choice = method.resolve()
+    if choice.spec.check_model is not None or getattr(choice.params, "k", None) is not None:
+        _check_method_fits(template, choice)
+    labels = _train_labels(ws, dataset)
+    pool = halves.pool_rows(labels, settings.pool, settings.seed)
+    masks = halves.keep_masks(settings.models, train_size, settings.seed)
+    files = halves.files_for(ws.root, template, settings.models, settings.pool, settings.seed)
+    nodes = _Nodes()
+    queried = dict(rows=tuple(int(r) for r in pool))
+    unlearned, copy_rows = [], {}
+    in_pool = np.zeros(train_size, dtype=bool)
+    in_pool[pool] = True
+    for k in range(settings.models):
+        shadow = halves.shadow_name(template, k, settings.models, settings.pool, settings.seed)
+        options = replace(pretrain_options(template, k, shadow, device), exclude=files.excluded(k))
+        pretrain = nodes.add(_node("pretrain", shadow, options))
+        copy = f"{shadow}-pool"
+        forget = nodes.add(_node("forget", copy, ForgetSetOptions(
+            model=shadow, kind="indices", params={"path": files.forget(k)}, seed=0, name=copy, device=device),
+            (pretrain,)))
+        copy_rows[forget] = np.flatnonzero(masks[k] & in_pool).astype(np.int64)
+        resolved = method.resolve()
+        run_name = naming.run_name(copy, resolved.spec.name, method.preset,
+                                   naming.changed_params(resolved.params, resolved.baseline), k,
+                                   tags=method.generic.name_tags())
+        run = nodes.add(_node("unlearn", run_name, replace(method, model=shadow, forget=copy, seed=k, name=run_name,
+                                                           device=device), (forget,)))
+        query = QueryOptions(run=run_name, device=device, **queried)
+        query = replace(query, name=query.default_name())
+        unlearned.append(nodes.add(_node("query", query.name, query, (run,))))
+    method_config = {"method": choice.spec.name, "preset": settings.preset,
+                     "params": json.loads(json.dumps(asdict(choice.params), default=str)),
+                     "training": {key: value for key, value in asdict(settings.generic).items() if value is not None}}
+    empty = np.zeros(0, dtype=np.int64)
+    plan = Plan(name, ws.root / "audits" / name, nodes.nodes)
+    return AuditPlan(plan, settings, None, template, pool, empty, empty, unlearned, [], list(range(settings.models)),
+                     files.pool, method_config, [], masks=masks, halves_files=files,
+                     membership=halves.membership(masks, pool), copy_rows=copy_rows)
+
+
+def _train_labels(ws: Workspace, dataset: Manifest) -> np.ndarray:
+    """The train split's labels without loading its images (safetensors reads one tensor)."""
+    from safetensors import safe_open
+
+    with safe_open(str(ws.abs(dataset.file("train").path)), framework="numpy") as handle:
+        return handle.get_tensor("labels").astype(np.int64)

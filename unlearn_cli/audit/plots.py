@@ -69,6 +69,8 @@ def phi_densities(audit: UliraAudit, phi_in: np.ndarray, phi_out: np.ndarray, ro
     for index, row in enumerate(picked):
         axes = figure.add_subplot(2, ROWS_PER_GROUP, index + 1)
         inside, outside = phi_in[:, row, 0], phi_out[:, row, 0]
+        # halves: each shadow is on one side of a row only (NaN on the other)
+        inside, outside = inside[~np.isnan(inside)], outside[~np.isnan(outside)]
         edges = np.histogram_bin_edges(np.concatenate([inside, outside]), bins=12)
         axes.hist(outside, bins=edges, alpha=0.6, density=True, label="retrained (OUT)", color="#55a868")
         axes.hist(inside, bins=edges, alpha=0.6, density=True, label="unlearned (IN)", color="#c44e52")

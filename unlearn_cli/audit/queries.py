@@ -89,3 +89,10 @@ def read_queries(ws: Workspace, unlearned: list[str], retrained: list[str], rows
                 "labels": first["labels"], "retain_labels": first["retain_labels"], "test_labels": first["test_labels"]}
     return AuditQueries(rows, first["labels"], retain, first["retain_labels"], test, first["test_labels"],
                         _side(ws, unlearned, expected), _side(ws, retrained, expected))
+
+
+def read_shadow_queries(ws: Workspace, names: list[str], rows: np.ndarray) -> tuple[SideQueries, np.ndarray]:
+    """The halves design's K queries (one side), and the rows' labels."""
+    first = _read_arrays(ws, ws.read("query", names[0]))
+    expected = {"rows": rows, "labels": first["labels"]}
+    return _side(ws, names, expected), first["labels"]

@@ -28,10 +28,10 @@ import numpy as np
 
 from unlearn_cli.artifacts import Manifest, Workspace, atomic_write_bytes, name_or_default, naming, save_table
 from unlearn_cli.audit import plots
-from unlearn_cli.audit.attacks import AttackResults, run_attacks
-from unlearn_cli.audit.design import AuditPlan, AuditSettings, copies_changed, fixed_plan, redo
+from unlearn_cli.audit.attacks import AttackResults, run_attacks, run_halves_attacks
+from unlearn_cli.audit.design import AuditPlan, AuditSettings, copies_changed, fixed_plan, halves_plan, redo
 from unlearn_cli.audit.epsilon import DELTA
-from unlearn_cli.audit.queries import read_queries
+from unlearn_cli.audit.queries import read_queries, read_shadow_queries
 from unlearn_cli.errors import ArtifactError, InputError, TrainingError
 from unlearn_cli.sweep.run import Events, PlannedSweep, SweepOptions, SweepResult, run_sweep
 from unlearn_cli.sweep.status import DONE, plan_status
@@ -70,7 +70,14 @@ def default_name(settings: AuditSettings) -> str:
 
     choice = UnlearnOptions(method=settings.method, params=dict(settings.params), preset=settings.preset,
                             generic=settings.generic).resolve()
-    parts = [settings.forget, choice.spec.name, *([settings.preset] if settings.preset else []),
+    if settings.design == "halves":
+        from unlearn_cli.audit.halves import tag
+
+        assert settings.model is not None and settings.pool is not None
+        base = f"{settings.model}-{tag(settings.models, settings.pool, settings.seed)}"
+    else:
+        base = str(settings.forget)
+    parts = [base, choice.spec.name, *([settings.preset] if settings.preset else []),
              *naming.changed_params(choice.params, choice.baseline), *settings.generic.name_tags(),
              f"n{settings.models}", *(["single"] if settings.single_original else [])]
     return "-".join(parts)
@@ -86,7 +93,8 @@ def plan_audit(ws: Workspace, options: AuditOptions) -> tuple[str, AuditPlan, Pl
     settings.validate()
     name = name_or_default(options.name, default_name(settings))
     _check_existing(ws, name, settings, options.force)
-    audit = fixed_plan(ws, settings, name, device=options.device)
+    make = halves_plan if settings.design == "halves" else fixed_plan
+    audit = make(ws, settings, name, device=options.device)
     audit.plan.name = f"audit-{name}"  # its logs: sweeps/audit-<name>/logs/
     status = plan_status(ws, audit.plan)
     status = redo(audit.plan, status, copies_changed(ws, audit, status))
@@ -114,7 +122,9 @@ def run_audit(ws: Workspace, options: AuditOptions, events: Events | None = None
     name, audit, sweep = planned or plan_audit(ws, options)
     folder = audit_folder(ws, name)
     ws.check_writable()
-    if any(sweep.status[node.id] != DONE for node in audit.plan.nodes.values() if node.step == "forget"):
+    if audit.halves_files is not None:
+        audit.halves_files.write(audit.rows, audit.masks)  # left as they are when equal
+    elif any(sweep.status[node.id] != DONE for node in audit.plan.nodes.values() if node.step == "forget"):
         folder.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.save(buffer, audit.rows)
@@ -129,6 +139,13 @@ def run_audit(ws: Workspace, options: AuditOptions, events: Events | None = None
                                hint=f"{first.hint + '; ' if first.hint else ''}log: {first.log}; "
                                "a re-run continues where this one stopped")
     started = time.perf_counter()
+    if audit.membership is not None:
+        side, labels = read_shadow_queries(ws, audit.query_names("unlearned"), audit.rows)
+        attacks = run_halves_attacks(side, audit.rows, labels, audit.membership, seed=audit.settings.seed,
+                                     resamples=options.resamples)
+        path = _write(ws, name, folder, audit, None, attacks, shadows=side)
+        return AuditResult(path, folder, attacks.summary, attacks.warnings, result,
+                           time.perf_counter() - started, audit.notes)
     queries = read_queries(ws, audit.query_names("unlearned"), audit.query_names("retrained"),
                            audit.rows, audit.retain, audit.test)
     attacks = run_attacks(queries, audit.settings.chosen_attacks(), seed=audit.settings.seed,
@@ -151,9 +168,12 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _write(ws: Workspace, name: str, folder: Path, audit: AuditPlan, queries, attacks: AttackResults) -> Path:
+def _write(ws: Workspace, name: str, folder: Path, audit: AuditPlan, queries, attacks: AttackResults,
+           shadows: Any = None) -> Path:
     ws.check_new("audit", name, force=True)  # same settings (checked) or --force
-    title = f"{audit.settings.method} on {audit.forget.name}, N = {audit.settings.models}"
+    halves = audit.forget is None
+    title = (f"{audit.settings.method}, halves: K = {audit.settings.models}, {audit.rows.size} pool rows" if halves
+             else f"{audit.settings.method} on {audit.forget.name}, N = {audit.settings.models}")
     paths = {"summary": folder / SUMMARY_JSON, "phi": folder / PHI_PARQUET,
              "per_example": folder / PER_EXAMPLE_PARQUET}
     if attacks.epsilons is not None:
@@ -171,8 +191,10 @@ def _write(ws: Workspace, name: str, folder: Path, audit: AuditPlan, queries, at
             plots.epsilon_histogram(attacks.epsilons, paths["epsilon_histogram"], title)
         if attacks.ulira is not None:
             plots.roc(attacks.ulira, paths["roc"], title)
-            plots.phi_densities(attacks.ulira, attacks.phi_in, attacks.phi_out, queries.rows, paths["phi_densities"])
+            plots.phi_densities(attacks.ulira, attacks.phi_in, attacks.phi_out, audit.rows, paths["phi_densities"])
         files = {role: ws.file_ref(path) for role, path in paths.items()}
+        if halves:
+            return _write_halves(ws, name, audit, shadows, summary, files)
         if audit.index_file.exists():
             files["forget_rows"] = ws.file_ref(audit.index_file)
         parents = {"forget": ws.parent_ref(audit.forget), "template": ws.parent_ref(audit.template)}
@@ -200,3 +222,34 @@ def _write(ws: Workspace, name: str, folder: Path, audit: AuditPlan, queries, at
         }
         manifest = Manifest(kind="audit", name=name, parents=parents, config=config, files=files, summary=summary)
         return ws.write(manifest)
+
+
+def _write_halves(ws: Workspace, name: str, audit: AuditPlan, shadows: Any, summary: dict[str, Any],
+                  files: dict[str, Any]) -> Path:
+    """The halves audit's manifest: the pool, the keep masks (files, with their sha256) and
+    the shadows' seeds, so anyone can tell which shadow trained on which row."""
+    hf = audit.halves_files
+    files["pool"] = ws.file_ref(hf.pool)
+    files["masks"] = ws.file_ref(hf.masks)
+    parents = {"template": ws.parent_ref(audit.template)}
+    for query in shadows.manifests:
+        parents[query.name] = ws.parent_ref(query)
+    k = audit.settings.models
+    config = {
+        "settings": audit.settings.to_config(),
+        "design": "halves",
+        "models": k,
+        "pool": int(audit.rows.size),
+        "method": audit.method_config,
+        "forget": None,
+        "template": audit.template.name,
+        "dataset": audit.template.config.get("dataset"),
+        "seeds": {"shadows": list(range(k)), "masks": audit.settings.seed, "pool": audit.settings.seed},
+        "masks": "LiRA train.py keep masks: every train row kept by exactly K/2 shadows (masks.npy: K × train rows)",
+        "membership": "IN: shadow k trained on the row, then unlearned it (F_k = pool ∩ D_k); OUT: never saw it",
+        "queries": {"shadows": audit.query_names("unlearned")},
+        "rows": int(audit.rows.size),
+        "ulira_folds": "leave-one-out",
+    }
+    manifest = Manifest(kind="audit", name=name, parents=parents, config=config, files=files, summary=summary)
+    return ws.write(manifest)

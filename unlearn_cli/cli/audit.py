@@ -26,11 +26,12 @@ def _attacks(text: str | None) -> tuple[str, ...] | None:
 @with_generic_options(after="preset")
 def audit(
     method: Annotated[str, typer.Option("--method", help="The unlearning method audited (see `unlearn ls methods`).")],
-    forget: Annotated[str, typer.Option("--forget", "-f", help="Forget set F, made from the template model M0 (name or manifest path).")],
+    forget: Annotated[Optional[str], typer.Option("--forget", "-f", help="fixed: forget set F, made from the template model M0 (name or manifest path).")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Method parameter key=value (repeatable).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Tuned settings of a seed paper (see `unlearn ls presets`).")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="The template model (default: the one F was made from; must be it).")] = None,
-    design: Annotated[str, typer.Option("--design", help="fixed: N originals of M0, one forget set; halves: not implemented yet.")] = "fixed",
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="The template model (fixed: default the one F was made from, must be it; halves: required).")] = None,
+    design: Annotated[str, typer.Option("--design", help="fixed: N originals of M0, one forget set; halves: K shadows on seeded halves of the train set, U-LiRA only.")] = "fixed",
+    pool: Annotated[Optional[int], typer.Option("--pool", help="halves: the audited train rows (class-balanced, seeded), e.g. 300.")] = None,
     models: Annotated[int, typer.Option("--models", "-n", help="N: unlearned and retrained models (at least 4; 16+ recommended).")] = 8,
     single_original: Annotated[bool, typer.Option("--single-original", help="Unlearn M0 itself N times (seeds 0…N−1), as the NeurIPS 2023 challenge.")] = False,
     attacks: Annotated[Optional[str], typer.Option("--attacks", help="Comma-separated: ulira, epsilon, klom (default: all the design supports).")] = None,
@@ -65,7 +66,7 @@ def audit(
     settings = AuditSettings(method=method, forget=forget, params=parse_assignments(param or []), preset=preset,
                              generic=generic, design=design, models=models, single_original=single_original,
                              attacks=_attacks(attacks), retain_rows=retain_rows, test_rows=test_rows, seed=seed,
-                             model=model)
+                             model=model, pool=pool)
     ws = workspace(workspace_path)
     options = AuditOptions(settings=settings, name=name, force=force, executor=executor, jobs=jobs,
                            threads=threads, device=device, resamples=resamples)
@@ -91,8 +92,10 @@ def audit(
 
 def _print_plan(name: str, audit: Any, sweep: Any) -> None:
     counts = sweep.counts()
-    lines = [f"audit {name}: {audit.settings.method} on {audit.forget.name} (template {audit.template.name}), "
-             f"N = {audit.settings.models}, {audit.rows.size} forget rows",
+    subject = (f"on {audit.forget.name} (template {audit.template.name}), N = {audit.settings.models}, "
+               f"{audit.rows.size} forget rows" if audit.forget is not None else
+               f"halves of {audit.template.name}'s train set, K = {audit.settings.models}, {audit.rows.size} pool rows")
+    lines = [f"audit {name}: {audit.settings.method} {subject}",
              f"{'step':<10}{'nodes':>8}{'done':>8}{'to run':>8}"]
     for label, row in counts.items():
         lines.append(f"{label:<10}{row['nodes']:>8}{row['done']:>8}{row['to run']:>8}")

@@ -30,6 +30,9 @@ class TrainingView:
     # Rows the manipulation changed (a labelswap row may keep its label and still count);
     # None: the relabelled or poisoned rows.
     changed: np.ndarray | None = None
+    # Rows the model was never trained on (`pretrain --exclude`, the halves audit's shadows):
+    # neither D_f nor D_r. None: none.
+    excluded: np.ndarray | None = None
 
     @property
     def manipulated(self) -> np.ndarray:
@@ -39,7 +42,8 @@ class TrainingView:
 
     @property
     def retain(self) -> np.ndarray:
-        return ~self.forget
+        """D_r: every train row the model trained on that is not in D_f."""
+        return ~self.forget if self.excluded is None else ~self.forget & ~self.excluded
 
     def loader_fields(self, labels: np.ndarray | None = None) -> dict[str, Any]:
         """What a loader needs to show rows as this view defines them: the training labels

@@ -91,7 +91,7 @@ class UnlearnContext:
 
     @property
     def retain_rows(self) -> np.ndarray:
-        return np.flatnonzero(~self.view.forget).astype(np.int64)
+        return np.flatnonzero(self.view.retain).astype(np.int64)
 
     @property
     def all_rows(self) -> np.ndarray:

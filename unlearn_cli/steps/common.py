@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -9,7 +12,8 @@ from unlearn_cli.artifacts import Manifest, Workspace, load_table, load_tensors
 from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.normalization import normalization_from_config
 from unlearn_cli.data.prepared import DatasetInfo
-from unlearn_cli.errors import ArtifactError
+from unlearn_cli.errors import ArtifactError, InputError
+from unlearn_cli.forget.table import indices_to_mask
 from unlearn_cli.forget.view import TrainingView
 from unlearn_cli.models.architecture import Architecture
 from unlearn_cli.train.inference import eval_loader
@@ -57,6 +61,37 @@ def view_loader(split: DeviceSplit, info: DatasetInfo, view: TrainingView | None
 
 
 def training_view(ws: Workspace, manifest: Manifest, train_size: int) -> TrainingView:
-    """The training view a forget-set manifest's table defines (`forget/view.py`)."""
+    """The training view a forget-set manifest's table defines (`forget/view.py`), with the
+    rows its model was never trained on (`pretrain --exclude`) marked neither D_f nor D_r."""
     path = ws.abs(manifest.file("index").path)
-    return TrainingView.from_table(load_table(path), manifest.config.get("manipulation"), train_size, str(path))
+    view = TrainingView.from_table(load_table(path), manifest.config.get("manipulation"), train_size, str(path))
+    if "model" in manifest.parents:
+        view.excluded = excluded_mask(ws, ws.read("model", ws.abs(manifest.parents["model"].path)), train_size)
+    return view
+
+
+def excluded_rows(path: Path, train_size: int) -> np.ndarray:
+    """`pretrain --exclude`'s file: distinct train rows, sorted; refused if it is anything else."""
+    try:
+        rows = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read the excluded rows {path}: {error}",
+                         hint="pass a .npy file of train row indices (numpy.save)") from None
+    if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+        raise InputError(f"{path} holds a {rows.dtype} array of shape {rows.shape}, not train row indices",
+                         hint="pass a 1-D integer .npy file")
+    rows = np.sort(rows.astype(np.int64))
+    if rows.size and (rows[0] < 0 or rows[-1] >= train_size or np.any(np.diff(rows) == 0)):
+        raise InputError(f"{path} must hold distinct train rows in 0…{train_size - 1}",
+                         hint="rows are numbered from 0 within the train split")
+    if rows.size >= train_size:
+        raise InputError(f"{path} leaves out every train row", hint="exclude fewer rows")
+    return rows
+
+
+def excluded_mask(ws: Workspace, model: Manifest, train_size: int) -> np.ndarray | None:
+    """The train rows a model was pretrained without, as a mask; None when it saw them all."""
+    if "exclude" not in model.files:
+        return None
+    rows = np.load(ws.abs(model.file("exclude").path), allow_pickle=False)
+    return indices_to_mask(rows.astype(np.int64), train_size)

@@ -36,7 +36,7 @@ from unlearn_cli.forget.base import selection_tag
 from unlearn_cli.forget.kinds import FINE_KEY
 from unlearn_cli.forget.table import indices_to_mask
 from unlearn_cli.forget.view import TrainingView
-from unlearn_cli.steps.common import dataset_of, load_weights, model_info, training_view, view_loader
+from unlearn_cli.steps.common import dataset_of, excluded_mask, load_weights, model_info, training_view, view_loader
 from unlearn_cli.steps.options import ForgetSetOptions
 from unlearn_cli.train.device import resolve_device
 from unlearn_cli.train.inference import predict_logits
@@ -146,6 +146,12 @@ def _selected(ws: Workspace, info: DatasetInfo, train, model: Manifest | None,
     )
     indices = make_forget_indices(kind.name, view, params, options.seed)
     base_view.forget = indices_to_mask(indices, len(train))
+    excluded = excluded_mask(ws, model, len(train)) if model is not None else None
+    if excluded is not None and (excluded & base_view.forget).any():
+        # A row the model never saw cannot be unlearned: it is neither D_f nor D_r.
+        raise InputError(f"{int((excluded & base_view.forget).sum())} of the forget rows were left out of "
+                         f"{model.name}'s training (pretrain --exclude)",
+                         hint="choose forget rows among the rows the model was trained on (--indices)")
     config = {"kind": kind.name, "params": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(params).items()},
               "manipulation": base_view.manipulation}
     # What evaluate needs to split the test side (docs/metrics.md): the forgotten class, or the

@@ -69,6 +69,9 @@ class PretrainOptions:
     amp: bool | None = None
     channels_last: bool | None = None
     compile: bool | None = None
+    # A .npy of train rows left out of training (the halves audit's shadows): recorded in the
+    # model manifest, and downstream neither D_f nor D_r (steps/common.py `training_view`).
+    exclude: Path | None = None
 
     def validate(self) -> None:
         from unlearn_cli.models import MODELS

@@ -7,22 +7,33 @@ test accuracy, which would leak the test set into it.
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from unlearn_cli.artifacts import Manifest, Workspace, name_or_default, naming, save_table, save_tensors
+from unlearn_cli.artifacts import (
+    Manifest,
+    Workspace,
+    atomic_write_bytes,
+    name_or_default,
+    naming,
+    save_table,
+    save_tensors,
+)
 from unlearn_cli.data.augment import AugmentSpec
 from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.normalization import resolve_normalization
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
+from unlearn_cli.forget.table import indices_to_mask
 from unlearn_cli.forget.view import TrainingView
 from unlearn_cli.models import check_model_fits
 from unlearn_cli.models.architecture import Architecture
-from unlearn_cli.steps.common import training_view, view_loader
+from unlearn_cli.steps.common import excluded_rows, training_view, view_loader
 from unlearn_cli.steps.options import DEFAULT_DATASET, PretrainOptions
 from unlearn_cli.train import distributed
 from unlearn_cli.train.checkpoint import Checkpointer
@@ -63,6 +74,17 @@ def _resolve(ws: Workspace, options: PretrainOptions) -> tuple[Manifest, Dataset
     return dataset, info, recipe, name, manipulation
 
 
+def exclude_path(ws: Workspace, name: str) -> Path:
+    """The model's own copy of the rows it was trained without (a user's file may change)."""
+    return ws.root / "manifests" / "model" / f"{name}.exclude.npy"
+
+
+def save_rows(path: Path, rows: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, rows.astype(np.int64))
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
     """Train and write the model; returns its manifest path (None on non-zero DDP ranks)."""
     dataset, info, recipe, name, manipulation = _resolve(ws, options)
@@ -81,6 +103,9 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
     test_split = load_split(ws, dataset, "test")
     view = (training_view(ws, manipulation, len(train_split)) if manipulation
             else TrainingView.clean(train_split.labels))
+    excluded = excluded_rows(options.exclude, len(train_split)) if options.exclude is not None else None
+    kept = None if excluded is None else ~indices_to_mask(excluded, len(train_split))
+    trained_rows = len(train_split) if kept is None else int(kept.sum())
 
     # From here on the dataset is seen as the model sees it: normalised by the recipe's rule.
     normalization = resolve_normalization(recipe.normalization, info)
@@ -96,10 +121,10 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
     train_device = DeviceSplit.from_numpy(train_split.images, train_split.labels, device)
     loader = BatchLoader(
         train_device, batch_size=recipe.batch_size, mean=info.mean, std=info.std,
-        **view.loader_fields(),
+        **view.loader_fields(), indices=kept,
         augment=AugmentSpec.default_for(info.image_size, info.name), shuffle=True,
         # The recipe keeps or drops a partial last batch; dropping needs one whole batch.
-        drop_last=recipe.drop_last and len(train_split) >= recipe.batch_size,
+        drop_last=recipe.drop_last and trained_rows >= recipe.batch_size,
         seed=options.seed, rank=dist.rank, world_size=dist.world_size, channels_last=switches.channels_last,
     )
     total_steps = recipe.total_steps(loader)
@@ -117,6 +142,7 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         "world_size": dist.world_size,
         "speed": asdict(switches),
         "manipulation": manipulation.name if manipulation else None,
+        **({"excluded_rows": int(excluded.size)} if excluded is not None else {}),
     }
     checkpoint = Checkpointer(ws.ckpt_path(name, ".resume"), fingerprint=config)
     recorder = DifficultyRecorder(len(train_split), device)
@@ -140,7 +166,8 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
     test_logits = predict_logits(plain, view_loader(test_device, info), amp=switches.amp,
                                  channels_last=switches.channels_last)
     summary = {
-        "train_accuracy": accuracy(train_logits, torch.from_numpy(view.train_label)),
+        "train_accuracy": accuracy(train_logits if kept is None else train_logits[torch.from_numpy(kept)],
+                                   torch.from_numpy(view.train_label if kept is None else view.train_label[kept])),
         "test_accuracy": accuracy(test_logits, torch.from_numpy(test_split.labels)),
         "wall_seconds": result.wall_seconds,
         "threads": torch.get_num_threads(),  # CPU threads the run had (train/threads.py)
@@ -154,8 +181,11 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         "weights": ws.ckpt_path(name),
         "init": ws.ckpt_path(name, ".init"),
         "difficulty": ws.table_path("model", name, "difficulty"),
+        **({"exclude": exclude_path(ws, name)} if excluded is not None else {}),
     }
     with ws.replacing("model", name, paths.values()):
+        if excluded is not None:
+            save_rows(paths["exclude"], excluded)
         save_tensors(paths["weights"], plain.state_dict(), metadata)
         save_tensors(paths["init"], init_state, metadata)
         save_table(paths["difficulty"], difficulty)

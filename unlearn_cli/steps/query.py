@@ -117,7 +117,7 @@ def query(ws: Workspace, options: QueryOptions) -> Path:
         "test_logits": test_logits[test_rows],
     }
     summary = {
-        "retain_accuracy": _accuracy(train_logits, labels, ~view.forget),
+        "retain_accuracy": _accuracy(train_logits, labels, view.retain),
         "test_accuracy": _accuracy(test_logits, test_labels, np.ones(len(test_labels), dtype=bool)),
         "forget_accuracy": _accuracy(train_logits, labels, view.forget),
         "rows": int(rows.size),

@@ -221,7 +221,7 @@ def unlearn(ws: Workspace, options: UnlearnOptions) -> Path | None:
         "epochs": fit.epochs if fit else 0,
         "final_loss": fit.last_loss if fit and math.isfinite(fit.last_loss) else None,
         "forget_size": int(ctx.view.forget.sum()),
-        "retain_size": int((~ctx.view.forget).sum()),
+        "retain_size": int(ctx.view.retain.sum()),
         **_jsonable(result.summary),
     }
     weights = ws.ckpt_path(plan.name, kind="unlearned")
