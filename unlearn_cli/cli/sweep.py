@@ -47,7 +47,7 @@ def sweep(
                            address=address, partition=partition, gpus_per_node=gpus_per_node, time=time_limit)
     planned = plan_sweep(ws, options)
     if plan:
-        _print_plan(planned, ws.root, json_output)
+        _print_plan(planned, ws, json_output)
         return
     todo = [node for node in planned.plan.nodes.values() if planned.status[node.id] != "done"]
     result = run_sweep(ws, options, Display(stderr, todo), planned=planned)
@@ -69,19 +69,20 @@ def sweep(
         raise typer.Exit(1)
 
 
-def _print_plan(planned, root: Path, json_output: bool) -> None:
+def _print_plan(planned, ws, json_output: bool) -> None:
+    from dataclasses import asdict
+
+    from unlearn_cli.sweep.display import plan_table
+    from unlearn_cli.sweep.estimate import estimate_plan
+
     counts = planned.counts()
     plan = planned.plan
+    estimates = estimate_plan(ws, plan.nodes.values(), planned.status)
     if json_output:
-        emit_json({"sweep": plan.name, "grid": str(plan.grid), "workspace": str(root), "smoke": planned.smoke,
-                   "counts": counts,
+        emit_json({"sweep": plan.name, "grid": str(plan.grid), "workspace": str(ws.root), "smoke": planned.smoke,
+                   "counts": counts, "estimates": {label: asdict(value) for label, value in estimates.items()},
                    "nodes": [{"id": node.id, "step": node.label, "status": planned.status[node.id],
                               "deps": list(node.deps)} for node in plan.nodes.values()]})
         return
-    lines = [f"sweep {plan.name}{' (smoke)' if planned.smoke else ''}: {plan.grid} in workspace {root}",
-             f"{'step':<10}{'nodes':>8}{'done':>8}{'to run':>8}"]
-    for label, row in counts.items():
-        lines.append(f"{label:<10}{row['nodes']:>8}{row['done']:>8}{row['to run']:>8}")
-    total = {key: sum(row[key] for row in counts.values()) for key in ("nodes", "done", "to run")}
-    lines.append(f"{'total':<10}{total['nodes']:>8}{total['done']:>8}{total['to run']:>8}")
-    typer.echo("\n".join(lines))
+    title = f"sweep {plan.name}{' (smoke)' if planned.smoke else ''}: {plan.grid} in workspace {ws.root}"
+    typer.echo(plan_table(title, counts, estimates))

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from unlearn_cli.sweep.estimate import StepEstimate
 from unlearn_cli.sweep.node import FAILED, SKIPPED, Outcome
 from unlearn_cli.sweep.plan import LABELS, Node
 
@@ -94,3 +95,42 @@ def line(outcome: Outcome, index: int, total: int) -> str:
     if outcome.log:
         detail += f" (log: {outcome.log})"
     return f"{text}  {detail}"
+
+
+def plan_table(title: str, counts: dict[str, dict[str, int]],
+               estimates: dict[str, StepEstimate] | None = None) -> str:
+    """`--plan`'s table: per step kind its nodes, how many are done and to run, and (given
+    estimates) the optimiser steps and the seconds that similar finished runs took."""
+    estimates = estimates or {}
+    lines = [title, f"{'step':<10}{'nodes':>8}{'done':>8}{'to run':>8}" + ("   estimate" if estimates else "")]
+    for label, row in counts.items():
+        line = f"{label:<10}{row['nodes']:>8}{row['done']:>8}{row['to run']:>8}"
+        if label in estimates:
+            line += "   " + describe_estimate(estimates[label])
+        lines.append(line)
+    total = {key: sum(row[key] for row in counts.values()) for key in ("nodes", "done", "to run")}
+    line = f"{'total':<10}{total['nodes']:>8}{total['done']:>8}{total['to run']:>8}"
+    timed = sum(estimate.seconds for estimate in estimates.values())
+    if timed:
+        line += f"   ≥ {_duration(timed)} (what similar runs took)"
+    lines.append(line)
+    return "\n".join(lines)
+
+
+def describe_estimate(estimate: StepEstimate) -> str:
+    parts = []
+    if estimate.steps is not None:
+        parts.append(f"{estimate.steps:,} steps")
+    if estimate.timed:
+        parts.append(f"~{_duration(estimate.seconds)} for {estimate.timed} of {estimate.nodes}")
+    else:
+        parts.append("no similar run to time it by")
+    return ", ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
