@@ -72,7 +72,7 @@ def audit(
                            threads=threads, device=device, resamples=resamples)
     planned = plan_audit(ws, options)
     if plan:
-        _print_plan(*planned)
+        _print_plan(ws, *planned)
         return
     _, _, sweep = planned
     todo = [node for node in sweep.plan.nodes.values() if sweep.status[node.id] != "done"]
@@ -90,18 +90,15 @@ def audit(
     emit_path(result.manifest_path)
 
 
-def _print_plan(name: str, audit: Any, sweep: Any) -> None:
-    counts = sweep.counts()
+def _print_plan(ws: Any, name: str, audit: Any, sweep: Any) -> None:
+    from unlearn_cli.sweep.display import plan_table
+    from unlearn_cli.sweep.estimate import estimate_plan
+
     subject = (f"on {audit.forget.name} (template {audit.template.name}), N = {audit.settings.models}, "
                f"{audit.rows.size} forget rows" if audit.forget is not None else
                f"halves of {audit.template.name}'s train set, K = {audit.settings.models}, {audit.rows.size} pool rows")
-    lines = [f"audit {name}: {audit.settings.method} {subject}",
-             f"{'step':<10}{'nodes':>8}{'done':>8}{'to run':>8}"]
-    for label, row in counts.items():
-        lines.append(f"{label:<10}{row['nodes']:>8}{row['done']:>8}{row['to run']:>8}")
-    total = {key: sum(row[key] for row in counts.values()) for key in ("nodes", "done", "to run")}
-    lines.append(f"{'total':<10}{total['nodes']:>8}{total['done']:>8}{total['to run']:>8}")
-    typer.echo("\n".join(lines))
+    estimates = estimate_plan(ws, sweep.plan.nodes.values(), sweep.status)
+    typer.echo(plan_table(f"audit {name}: {audit.settings.method} {subject}", sweep.counts(), estimates))
 
 
 def _cell(value: Any, interval: Any = None) -> str:
