@@ -35,7 +35,7 @@ from unlearn_cli.models import check_model_fits
 from unlearn_cli.models.architecture import Architecture
 from unlearn_cli.steps.common import excluded_rows, training_view, view_loader
 from unlearn_cli.steps.options import DEFAULT_DATASET, PretrainOptions
-from unlearn_cli.train import distributed
+from unlearn_cli.train import distributed, sanity
 from unlearn_cli.train.checkpoint import Checkpointer
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
 from unlearn_cli.train.difficulty import DifficultyRecorder
@@ -129,6 +129,10 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
     )
     total_steps = recipe.total_steps(loader)
     schedule = build_schedule(recipe.schedule, total_steps, steps_per_epoch=loader.steps_in(0))
+    few_steps = sanity.few_steps_warning(steps_per_epoch=loader.steps_in(0), batch_size=recipe.batch_size,
+                                         rows=trained_rows, epochs=recipe.epochs if recipe.steps is None else None)
+    if few_steps is not None and dist.is_main:
+        log.warning("%s: %s", name, few_steps)  # said before the work, not after
     optimizer = build_optimizer(recipe.optimizer, model.parameters())
     config = {
         "dataset": info.name,
@@ -198,7 +202,8 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         # Still under the name's lock: a run of the same name that starts once it is
         # released must not lose its own fresh checkpoints to this removal.
         checkpoint.remove()
-    log.info("%s: test accuracy %.2f %% in %.1f s", name, summary["test_accuracy"], summary["wall_seconds"])
+    sanity.report(f"pretrain {name}", {"train": summary["train_accuracy"], "test": summary["test_accuracy"]},
+                  [sanity.chance_warning(f"model {name}", summary["test_accuracy"], info.num_classes)])
     distributed.barrier()
     distributed.shutdown()
     return manifest_path

@@ -33,9 +33,10 @@ from unlearn_cli.models import valid_ks
 from unlearn_cli.models.architecture import Architecture
 from unlearn_cli.steps.common import dataset_of, load_weights, model_info, training_view
 from unlearn_cli.steps.options import UnlearnOptions
-from unlearn_cli.train import distributed
+from unlearn_cli.train import distributed, sanity
 from unlearn_cli.train.checkpoint import Checkpointer
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
+from unlearn_cli.train.inference import accuracy, eval_loader, predict_logits
 from unlearn_cli.train.loop import unwrap
 
 log = logging.getLogger(__name__)
@@ -235,10 +236,24 @@ def unlearn(ws: Workspace, options: UnlearnOptions) -> Path | None:
         path = ws.write(manifest)
         if run.checkpoint is not None:
             run.checkpoint.remove()  # under the name's lock, as in pretrain
-    log.info("%s: %s in %.2f s", plan.name, spec.name, wall)
+    _report_accuracies(ws, plan, ctx, unlearned)
     distributed.barrier()
     distributed.shutdown()
     return path
+
+
+def _report_accuracies(ws: Workspace, plan: _Plan, ctx: UnlearnContext, model: torch.nn.Module) -> None:
+    """The run's forget and test accuracy on stderr (train/sanity.py), in float32: one pass over
+    D_f and the test split, a fraction of what the method cost."""
+    forget_rows = np.flatnonzero(ctx.view.forget)
+    forget_logits = predict_logits(model, ctx.eval_loader(forget_rows))
+    test = load_split(ws, plan.dataset, "test")
+    test_loader = eval_loader(DeviceSplit.from_numpy(test.images, test.labels, ctx.device), ctx.info.mean, ctx.info.std)
+    test_accuracy = accuracy(predict_logits(model, test_loader), torch.from_numpy(test.labels))
+    forget_labels = torch.from_numpy(ctx.view.train_label[forget_rows])
+    sanity.report(f"{plan.spec.name} {plan.name}",
+                  {"forget": accuracy(forget_logits, forget_labels), "test": test_accuracy},
+                  [sanity.chance_warning(f"run {plan.name}", test_accuracy, ctx.num_classes)])
 
 
 def _check_model(spec: MethodSpec, params: Any, arch: Architecture) -> None:
