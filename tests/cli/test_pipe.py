@@ -93,6 +93,16 @@ def test_steps_chain_in_a_shell_pipeline(env, prepared, ws_root):
     assert model.relative_to(ws).as_posix() in parent_paths
     assert forget.relative_to(ws).as_posix() in parent_paths
 
+    # Run twice, the same pipeline finds every artifact made by the same request: exit 0, the
+    # same evaluation path, and nothing rewritten.
+    before = {path: path.stat().st_mtime_ns for path in ws.rglob("*")
+              if path.is_file() and ".lock" not in path.name and ".hashcache" not in path.parts}
+    again = subprocess.run(["sh", "-c", PIPELINE], env=env, capture_output=True, text=True, timeout=4 * TIMEOUT)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == done.stdout
+    after = {path: path.stat().st_mtime_ns for path in before if path.exists()}
+    assert after == before
+
 
 @pytest.mark.slow
 def test_error_in_a_subprocess(env):

@@ -116,9 +116,20 @@ def test_nan_loss_names_the_step_and_the_lr(ucli):
 
 
 def test_existing_name_needs_force(ucli):
-    assert ucli("unlearn", "--method", "finetune", "--forget", FORGET, "--epochs", "1").exit_code == 0
-    result = ucli("unlearn", "--method", "finetune", "--forget", FORGET, "--epochs", "1")
-    assert_one_line_error(result, f"unlearned '{FORGET}-finetune-s0' exists already", "--force")
+    first = ucli("unlearn", "--method", "finetune", "--forget", FORGET, "--epochs", "1")
+    assert first.exit_code == 0, first.stderr
+    weights = ucli.workspace.ckpt_path(f"{FORGET}-finetune-s0", kind="unlearned")
+    before = (weights.read_bytes(), weights.stat().st_mtime_ns)
+    # The same request again: the run exists, so its path is the answer and nothing is redone.
+    same = ucli("unlearn", "--method", "finetune", "--forget", FORGET, "--epochs", "1")
+    assert same.exit_code == 0, same.stderr
+    assert same.stdout == first.stdout
+    assert (weights.read_bytes(), weights.stat().st_mtime_ns) == before
+    # Other settings under the same name are refused.
+    result = ucli("unlearn", "--method", "finetune", "--forget", FORGET, "--epochs", "2",
+                  "--name", f"{FORGET}-finetune-s0")
+    assert_one_line_error(result, f"unlearned '{FORGET}-finetune-s0' exists already", "made with other settings",
+                          "--force")
     again = ucli("unlearn", "--method", "finetune", "--forget", FORGET, "--epochs", "1", "--force")
     assert again.exit_code == 0, again.stderr
 

@@ -290,8 +290,10 @@ def test_reference_on_another_dataset(ecli, tmp_path):
 
 @pytest.mark.slow
 def test_existing_evaluation_needs_force(ecli):
-    run_ok(ecli, "evaluate", "--run", "digits-cnn-s0", "--forget", "f10")
-    assert_one_line_error(ecli("evaluate", "--run", "digits-cnn-s0", "--forget", "f10"), "exists already", "--force")
+    first = run_ok(ecli, "evaluate", "--run", "digits-cnn-s0", "--forget", "f10")
+    assert run_ok(ecli, "evaluate", "--run", "digits-cnn-s0", "--forget", "f10").stdout == first.stdout  # reused
+    assert_one_line_error(ecli("evaluate", "--run", "digits-cnn-s0", "--forget", "f10", "--seed", "1"),
+                          "exists already", "made with other settings", "--force")
     run_ok(ecli, "evaluate", "--run", "digits-cnn-s0", "--forget", "f10", "--force")
 
 

@@ -81,6 +81,11 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     assert not ws.manifest_path("model", "killed").exists()
     assert resume_file.exists()
 
+    # Started again without --resume, the run says so instead of writing over the checkpoint.
+    refused = subprocess.run(_pretrain_cmd(ws, "--name", "killed"), env=env, capture_output=True, text=True)
+    assert refused.returncode == 1 and "left its checkpoint" in refused.stderr and "--resume" in refused.stderr
+    assert resume_file.exists()
+
     done = subprocess.run(_pretrain_cmd(ws, "--name", "killed", "--resume"), env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(ws.manifest_path("model", "killed"))

@@ -283,10 +283,14 @@ class Workspace:
             raise ArtifactError(f"workspace {self.root} is not writable",
                                 hint="choose a writable --workspace (or set UNLEARN_WORKSPACE)")
 
-    def check_new(self, kind: str, name: str, force: bool) -> None:
+    def check_new(self, kind: str, name: str, force: bool, *, request: dict | None = None) -> Path | None:
         """Before any work: take the name's lock (another run writing it now is an error,
         at once) and fail if the artifact exists and `--force` was not given. The lock is
-        held until the artifact is written or the command ends (`lock.release_all`)."""
+        held until the artifact is written or the command ends (`lock.release_all`).
+
+        Given the step's `request` (`steps/options.request_of`): an existing artifact made by
+        the same request, whose files and parents are unchanged, is the answer already; its
+        manifest path is returned (lock given back) and the step does nothing more."""
         self.check_writable()
         path = self.manifest_path(kind, name)
         lock_file = self.lock_path(kind, name)
@@ -294,8 +298,19 @@ class Workspace:
         self._finish_interrupted_commit(path)  # an artifact whose writer died committing exists
         if path.exists() and not force:
             lock.release(lock_file)
-            raise ArtifactExistsError(f"{kind} '{name}' exists already ({path})",
+            if request is not None and self._made_by(kind, name, request):
+                return path
+            raise ArtifactExistsError(f"{kind} '{name}' exists already ({path}), made with other settings"
+                                      if request is not None else f"{kind} '{name}' exists already ({path})",
                                       hint="pass --force to replace it, or choose another --name")
+        return None
+
+    def _made_by(self, kind: str, name: str, request: dict) -> bool:
+        try:
+            manifest = self.read(kind, name)  # its files and its parents' hashes checked
+        except ArtifactError:
+            return False
+        return manifest.config.get("request") == request
 
     @contextmanager
     def replacing(self, kind: str, name: str, paths: Iterable[Path]) -> Iterator[None]:

@@ -25,7 +25,7 @@ from unlearn_cli.forget.manipulations import Manipulation
 from unlearn_cli.forget.view import TrainingView
 from unlearn_cli.metrics import EvalContext, Outputs, compute_metrics, per_sample_table
 from unlearn_cli.steps.common import dataset_of, load_weights, model_info, training_view, view_loader
-from unlearn_cli.steps.options import EvaluateOptions
+from unlearn_cli.steps.options import EvaluateOptions, request_of
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
 from unlearn_cli.train.inference import eval_loader, predict_logits
 
@@ -180,7 +180,11 @@ def evaluate(ws: Workspace, options: EvaluateOptions) -> EvaluationResult:
         _check_reference_run(ws, run, reference)
     default_name = run.name if run.kind == "unlearned" else f"{run.name}--{forget.name}"
     name = name_or_default(options.name, default_name)
-    ws.check_new("evaluation", name, options.force)
+    request = request_of(options)
+    existing = ws.check_new("evaluation", name, options.force, request=request)
+    if existing is not None:
+        log.info("%s: evaluated already with the same settings", name)
+        return EvaluationResult(existing, ws.read("evaluation", name).summary)
 
     device = resolve_device(options.device)
     switches = SpeedSwitches.for_device(device, amp=options.amp, channels_last=options.channels_last, compile=False)
@@ -199,7 +203,7 @@ def evaluate(ws: Workspace, options: EvaluateOptions) -> EvaluationResult:
             parents["reference"] = ws.parent_ref(reference)
         manifest = Manifest(
             kind="evaluation", name=name, parents=parents,
-            config={"run": run.name, "run_kind": run.kind, "method": run.config.get("method", "original"),
+            config={"request": request, "run": run.name, "run_kind": run.kind, "method": run.config.get("method", "original"),
                     "forget": forget.name, "reference": reference.name if reference else None,
                     "metrics": list(options.metrics) if options.metrics else None, "seed": options.seed,
                     "dataset": evaluator.info.name, "speed": asdict(switches)},

@@ -37,7 +37,7 @@ from unlearn_cli.forget.kinds import FINE_KEY
 from unlearn_cli.forget.table import indices_to_mask
 from unlearn_cli.forget.view import TrainingView
 from unlearn_cli.steps.common import dataset_of, excluded_mask, load_weights, model_info, training_view, view_loader
-from unlearn_cli.steps.options import ForgetSetOptions
+from unlearn_cli.steps.options import ForgetSetOptions, request_of
 from unlearn_cli.train.device import resolve_device
 from unlearn_cli.train.inference import predict_logits
 
@@ -69,7 +69,11 @@ def make_forget_set(ws: Workspace, options: ForgetSetOptions) -> Path:
     info = DatasetInfo.from_manifest(dataset)
     base = model.name if model else info.name
     name = name_or_default(options.name, _default_name(base, options))
-    ws.check_new("forget-set", name, options.force)
+    request = request_of(options)
+    existing = ws.check_new("forget-set", name, options.force, request=request)
+    if existing is not None:
+        log.info("%s: made already with the same settings", name)
+        return existing
 
     train = load_split(ws, dataset, "train")
     parents = {"dataset": ws.parent_ref(dataset)}
@@ -82,7 +86,7 @@ def make_forget_set(ws: Workspace, options: ForgetSetOptions) -> Path:
         view, config = _selected(ws, info, train, model, options)
     table = forget_table(view.labels, view.forget, view.train_label, view.poisoned, view.manipulated)
     summary = {**forget_summary(table), "per_class": class_counts(table, info.num_classes)}
-    config.update(dataset=info.name, model=model.name if model else None, seed=options.seed)
+    config.update(dataset=info.name, model=model.name if model else None, seed=options.seed, request=request)
 
     path = ws.table_path("forget-set", name, "index")
     with ws.replacing("forget-set", name, [path]):

@@ -27,6 +27,21 @@ DEFAULT_RECIPE = "fast"
 DEFAULT_DATASET = "digits"
 
 
+# How and where a step runs, not what it makes: left out of the request an artifact records.
+NOT_REQUEST = frozenset({"force", "resume", "device", "name"})
+
+
+def request_of(options: Any) -> dict[str, Any]:
+    """What a step was asked to make, as JSON data: its options without NOT_REQUEST. An artifact
+    records it (config["request"]), and the same request again finds that artifact instead of
+    refusing the name (`Workspace.check_new`)."""
+    import json
+    from dataclasses import asdict
+
+    fields = {key: value for key, value in asdict(options).items() if key not in NOT_REQUEST}
+    return json.loads(json.dumps(fields, default=str, sort_keys=True))
+
+
 def check_width(width: float, what: str = "--width") -> float:
     """The channel-width multiplier: a positive number (`what` names it in the message)."""
     if not (isinstance(width, (int, float)) and not isinstance(width, bool) and width > 0 and math.isfinite(width)):

@@ -13,7 +13,7 @@ from unlearn_cli.data.prepared import DatasetInfo
 from unlearn_cli.data.sources import DATASETS, RawDataset, Split, download_source, read_dataset
 from unlearn_cli.errors import InputError
 from unlearn_cli.paths import user_path
-from unlearn_cli.steps.options import PrepareOptions
+from unlearn_cli.steps.options import PrepareOptions, request_of
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,11 @@ def prepare_dataset(ws: Workspace, options: PrepareOptions) -> Path:
     """Read, validate and write one dataset; returns the manifest path."""
     options.validate()
     spec = DATASETS.get(options.dataset)
-    ws.check_new("dataset", spec.name, options.force)
+    request = request_of(options)
+    existing = ws.check_new("dataset", spec.name, options.force, request=request)
+    if existing is not None:
+        log.info("%s: prepared already, from the same source", spec.name)
+        return existing
     raw, source = _read(ws, options)
     mean, std = channel_stats(raw.train.images)
     info = DatasetInfo(
@@ -94,7 +98,7 @@ def prepare_dataset(ws: Workspace, options: PrepareOptions) -> Path:
         manifest = Manifest(
             kind="dataset",
             name=spec.name,
-            config={"dataset": spec.name, "source": source},
+            config={"dataset": spec.name, "source": source, "request": request},
             files=files,
             summary=info.to_summary(),
         )

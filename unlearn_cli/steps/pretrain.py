@@ -34,7 +34,7 @@ from unlearn_cli.forget.view import TrainingView
 from unlearn_cli.models import check_model_fits
 from unlearn_cli.models.architecture import Architecture
 from unlearn_cli.steps.common import excluded_rows, training_view, view_loader
-from unlearn_cli.steps.options import DEFAULT_DATASET, PretrainOptions
+from unlearn_cli.steps.options import DEFAULT_DATASET, PretrainOptions, request_of
 from unlearn_cli.train import distributed, sanity
 from unlearn_cli.train.checkpoint import Checkpointer
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
@@ -96,8 +96,13 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         device = torch.device("cuda", dist.local_rank)
     # Also with --resume: a finished model has no run left to resume. Only rank 0 writes,
     # so only rank 0 takes the name's lock (the other ranks of a torchrun would find it held).
+    request = request_of(options)
     if dist.is_main:
-        ws.check_new("model", name, options.force)
+        # A torchrun's other ranks cannot be told to stop, so only a single process reuses.
+        existing = ws.check_new("model", name, options.force, request=None if dist.enabled else request)
+        if existing is not None:
+            log.info("%s: trained already with the same settings", name)
+            return existing
 
     train_split = load_split(ws, dataset, "train")
     test_split = load_split(ws, dataset, "test")
@@ -135,6 +140,7 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         log.warning("%s: %s", name, few_steps)  # said before the work, not after
     optimizer = build_optimizer(recipe.optimizer, model.parameters())
     config = {
+        "request": request,
         "dataset": info.name,
         "architecture": arch.to_config(),
         "recipe": asdict(recipe),
@@ -149,6 +155,7 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         **({"excluded_rows": int(excluded.size)} if excluded is not None else {}),
     }
     checkpoint = Checkpointer(ws.ckpt_path(name, ".resume"), fingerprint=config)
+    checkpoint.refuse_to_start_over(f"model {name}", resume=options.resume, force=options.force)
     recorder = DifficultyRecorder(len(train_split), device)
     result = train(
         model, loader, cross_entropy, optimizer, schedule,

@@ -32,7 +32,7 @@ from unlearn_cli.methods.training import recipe_from_config, resolve_training
 from unlearn_cli.models import valid_ks
 from unlearn_cli.models.architecture import Architecture
 from unlearn_cli.steps.common import dataset_of, load_weights, model_info, training_view
-from unlearn_cli.steps.options import UnlearnOptions
+from unlearn_cli.steps.options import UnlearnOptions, request_of
 from unlearn_cli.train import distributed, sanity
 from unlearn_cli.train.checkpoint import Checkpointer
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
@@ -127,6 +127,14 @@ def _resolve(ws: Workspace, options: UnlearnOptions) -> _Plan:
     return _Plan(spec, params, model, forget, dataset, name, preset)
 
 
+class _AlreadyMade(Exception):
+    """The run exists, made by the same request: `unlearn` answers with its path."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
 @dataclass
 class PreparedRun:
     """A run ready to start: its resolved plan, its context and its recorded config."""
@@ -154,7 +162,10 @@ def prepare(ws: Workspace, options: UnlearnOptions) -> PreparedRun:
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
     if dist.is_main:
-        ws.check_new("unlearned", plan.name, options.force)
+        existing = ws.check_new("unlearned", plan.name, options.force,
+                                request=None if dist.enabled else request_of(options))
+        if existing is not None:
+            raise _AlreadyMade(existing)
 
     info = model_info(ws, model_manifest, DatasetInfo.from_manifest(plan.dataset))
     train_split = load_split(ws, plan.dataset, "train")
@@ -169,6 +180,7 @@ def prepare(ws: Workspace, options: UnlearnOptions) -> PreparedRun:
             return load_tensors(init_path)
 
     config = {
+        "request": request_of(options),
         "method": spec.name,
         "preset": options.preset,
         "params": _jsonable(asdict(plan.params)),
@@ -183,6 +195,8 @@ def prepare(ws: Workspace, options: UnlearnOptions) -> PreparedRun:
         "speed": asdict(switches),
     }
     checkpoint = Checkpointer(ws.ckpt_path(plan.name, ".resume", kind="unlearned"), fingerprint=config) if spec.trains else None
+    if checkpoint is not None:
+        checkpoint.refuse_to_start_over(f"run {plan.name}", resume=options.resume, force=options.force)
     if options.resume and checkpoint is not None and not checkpoint.exists():
         log.warning("no checkpoint of %s to resume; starting from the beginning", plan.name)
     ctx = UnlearnContext(
@@ -198,7 +212,11 @@ def prepare(ws: Workspace, options: UnlearnOptions) -> PreparedRun:
 def unlearn(ws: Workspace, options: UnlearnOptions) -> Path | None:
     """Run the method and write the unlearned artifact; returns its manifest path (None on
     the non-zero ranks of a torchrun launch)."""
-    run = prepare(ws, options)
+    try:
+        run = prepare(ws, options)
+    except _AlreadyMade as made:
+        log.info("%s: run already with the same settings", made.path.stem)
+        return made.path
     plan, ctx, spec = run.plan, run.ctx, run.plan.spec
     _sync(ctx.device)
     started = time.perf_counter()

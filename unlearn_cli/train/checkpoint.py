@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from unlearn_cli.artifacts import load_metadata, load_tensors, save_tensors
-from unlearn_cli.errors import TrainingError
+from unlearn_cli.errors import InputError, TrainingError
 
 
 @dataclass
@@ -60,6 +60,13 @@ class Checkpointer:
 
     def exists(self) -> bool:
         return self.path.is_file()
+
+    def refuse_to_start_over(self, what: str, *, resume: bool, force: bool) -> None:
+        """A killed run's checkpoint is work the user has: a new run of the name without
+        `--resume` would silently write over it, so it is refused (`--force` starts over)."""
+        if self.exists() and not resume and not force:
+            raise InputError(f"a killed run of {what} left its checkpoint ({self.path})",
+                             hint="pass --resume to continue it where it stopped, or --force to start over")
 
     def save(self, state: TrainState) -> None:
         optim_tensors, optim_meta = _flatten_optimizer(state.optimizer)
