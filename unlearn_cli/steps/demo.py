@@ -10,6 +10,11 @@ the demo is re-runnable (`force` redoes everything).
 The methods run at learning rates suited to digits' ~11 steps per epoch: the papers' defaults
 (tuned for CIFAR runs of hundreds of steps) barely move a digits model, which would make every
 method look like the original.
+
+`audit=True` adds a small `fixed` audit (`unlearn audit`, docs/audits.md) of retrain, finetune
+and natmu on the random 10 % set: AUDIT_MODELS originals of the demo's cnn, each method's runs
+and the retrains as sweep nodes, so the three audits share the originals and retrains and a
+re-run reuses every audit that still validates. The report then tabulates them too.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unlearn_cli.artifacts import Workspace
+from unlearn_cli.audit.design import AuditSettings
+from unlearn_cli.audit.run import AuditOptions, run_audit
 from unlearn_cli.errors import ArtifactError, InputError
 from unlearn_cli.steps.evaluate import evaluate
 from unlearn_cli.steps.forget_set import make_forget_set
@@ -34,6 +41,7 @@ from unlearn_cli.steps.prepare_data import prepare_dataset
 from unlearn_cli.steps.pretrain import pretrain
 from unlearn_cli.steps.report import ReportResult, report
 from unlearn_cli.steps.unlearn import unlearn
+from unlearn_cli.sweep.run import Events
 from unlearn_cli.train.options import GenericOptions
 
 DATASET = "digits"
@@ -48,6 +56,13 @@ METHODS: tuple[tuple[str, GenericOptions], ...] = (
     ("badteacher", GenericOptions(lr=1e-3, epochs=3)),
     ("natmu", GenericOptions(lr=1e-2)),
 )
+# The audit: the random set, and the control (retrain, at chance) against two methods. Eight
+# models a side is the least that gives every attack its statistics (F_null needs N >= 8)
+# while keeping the audit to minutes on a laptop; the intervals say how little that is.
+AUDIT_FORGET = "random10"
+AUDIT_METHODS = ("retrain", "finetune", "natmu")
+AUDIT_MODELS = 8
+AUDIT_RESAMPLES = 200  # bootstrap resamples: seconds of statistics, intervals to ~0.01
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,8 @@ class DemoOptions:
     seeds: int = 3
     device: str | None = None
     force: bool = False
+    audit: bool = False
+    jobs: int | None = None  # the audit's models trained at once (as `unlearn audit --jobs`)
 
 
 Progress = Callable[[str], None]
@@ -110,9 +127,40 @@ def run_demo(ws: Workspace, options: DemoOptions, progress: Progress) -> ReportR
             evaluate(ws, EvaluateOptions(run=MODEL, forget=forget, reference=f"{forget}-retrain-s0", name=original,
                                          device=device, force=again))
         evaluations.append(original)
+    if options.audit:
+        # By path: an audit may share its name with nothing, but the report tries names as
+        # evaluations first.
+        evaluations.extend(str(path) for path in run_demo_audits(ws, options, progress))
     progress("report …")
     # The report always reflects this run's evaluations, so it is rewritten every time.
     return report(ws, ReportOptions(evaluations=tuple(evaluations), name=REPORT, force=True))
+
+
+def audit_name(method: str) -> str:
+    return f"{AUDIT_FORGET}-{method}-n{AUDIT_MODELS}"
+
+
+def run_demo_audits(ws: Workspace, options: DemoOptions, progress: Progress) -> list[Path]:
+    """The three audits' manifests, each reused where it exists and validates (its settings
+    are the demo's constants); the first makes the originals and retrains the others reuse."""
+    methods = dict(METHODS)
+    paths = []
+    for method in AUDIT_METHODS:
+        name = audit_name(method)
+        what = f"audit {method} on {AUDIT_FORGET} ({AUDIT_MODELS} models a side)"
+        if (again := _todo(ws, progress, "audit", name, options.force, what)) is not None:
+            settings = AuditSettings(method=method, forget=AUDIT_FORGET, generic=methods.get(method, GenericOptions()),
+                                     models=AUDIT_MODELS)
+            # A line per model made: the audit's first method makes minutes of them.
+            events = Events(finished=lambda outcome: progress(f"  {outcome.node}: {outcome.status} "
+                                                              f"({outcome.seconds:.1f} s)"))
+            result = run_audit(ws, AuditOptions(settings=settings, name=name, force=again, jobs=options.jobs,
+                                                device=options.device, resamples=AUDIT_RESAMPLES), events)
+            if result.sweep is not None:
+                tally = result.sweep.tally()
+                progress(f"audit {method}: {tally['ran']} steps run, {tally['already']} reused")
+        paths.append(ws.manifest_path("audit", name))
+    return paths
 
 
 def default_workspace() -> Path:
