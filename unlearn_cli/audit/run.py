@@ -22,19 +22,19 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from unlearn_cli.artifacts import Manifest, Workspace, atomic_write_bytes, name_or_default, naming, save_table
-from unlearn_cli.audit import plots
-from unlearn_cli.audit.attacks import AttackResults, run_attacks, run_halves_attacks
 from unlearn_cli.audit.design import AuditPlan, AuditSettings, copies_changed, fixed_plan, halves_plan, redo
-from unlearn_cli.audit.epsilon import DELTA
 from unlearn_cli.audit.queries import read_queries, read_shadow_queries
 from unlearn_cli.errors import ArtifactError, InputError, TrainingError
 from unlearn_cli.sweep.run import Events, PlannedSweep, SweepOptions, SweepResult, run_sweep
 from unlearn_cli.sweep.status import DONE, plan_status
+
+if TYPE_CHECKING:  # the attacks (scipy, sklearn, matplotlib) are imported where they run, not by --plan
+    from unlearn_cli.audit.attacks import AttackResults
 
 SUMMARY_JSON = "summary.json"
 PHI_PARQUET = "phi.parquet"
@@ -138,6 +138,8 @@ def run_audit(ws: Workspace, options: AuditOptions, events: Events | None = None
             raise TrainingError(f"{len(result.failures)} of the audit's steps failed, first {first.node}: {first.error}",
                                hint=f"{first.hint + '; ' if first.hint else ''}log: {first.log}; "
                                "a re-run continues where this one stopped")
+    from unlearn_cli.audit.attacks import run_attacks, run_halves_attacks
+
     started = time.perf_counter()
     if audit.membership is not None:
         side, labels = read_shadow_queries(ws, audit.query_names("unlearned"), audit.rows)
@@ -170,6 +172,9 @@ def _clean(value: Any) -> Any:
 
 def _write(ws: Workspace, name: str, folder: Path, audit: AuditPlan, queries, attacks: AttackResults,
            shadows: Any = None) -> Path:
+    from unlearn_cli.audit import plots
+    from unlearn_cli.audit.epsilon import DELTA
+
     ws.check_new("audit", name, force=True)  # same settings (checked) or --force
     halves = audit.forget is None
     title = (f"{audit.settings.method}, halves: K = {audit.settings.models}, {audit.rows.size} pool rows" if halves

@@ -17,16 +17,37 @@ attack's splits use the kit's fixed random_state=0.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedShuffleSplit, cross_val_score
-from sklearn.svm import SVC
 
 from unlearn_cli.metrics.context import EvalContext
 from unlearn_cli.metrics.registry import register_metric
+
+if TYPE_CHECKING:
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+# sklearn is imported when an attack first fits, not here: this module registers its metrics
+# when `unlearn_cli.metrics` is imported, which every sweep and audit `--plan` does (to check
+# metric names), and importing sklearn was a fifth of `unlearn audit --plan`'s CPU time.
+_SKLEARN = {"LogisticRegression": "sklearn.linear_model", "SVC": "sklearn.svm",
+            "StratifiedShuffleSplit": "sklearn.model_selection", "cross_val_score": "sklearn.model_selection"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SKLEARN:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_SKLEARN[name]), name)
+    globals()[name] = value
+    return value
+
+
+def _sk(name: str) -> Any:
+    """The sklearn name, as this module holds it (a test may have replaced it here)."""
+    return globals()[name] if name in globals() else __getattr__(name)
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +89,7 @@ def _fit_entropy_attack(ctx: EvalContext) -> float:
     y = np.concatenate([np.ones(len(members)), np.zeros(len(non_members))])
     # class_weight="balanced": D_r is usually several times larger than the test set, and
     # an unweighted fit would learn that prior instead of the entropy signal.
-    attack = LogisticRegression(C=ENTROPY_C, class_weight="balanced",
-                                random_state=ctx.seed).fit(x, y)
+    attack = _sk("LogisticRegression")(C=ENTROPY_C, class_weight="balanced", random_state=ctx.seed).fit(x, y)
     predicted = attack.predict(_column(ctx.forget_outputs.entropy))
     return float(100.0 * np.mean(predicted == 1))
 
@@ -100,7 +120,7 @@ def svm_non_member_share(members: np.ndarray, non_members: np.ndarray, targets: 
     x = _quantise(np.concatenate([members, non_members]))
     y = np.concatenate([np.ones(len(members)), np.zeros(len(non_members))])
     x_fit, y_fit, weights = _merge_weighted(x, y)
-    attack = SVC(C=SVC_C, kernel="rbf", gamma=SVC_GAMMA, random_state=seed)
+    attack = _sk("SVC")(C=SVC_C, kernel="rbf", gamma=SVC_GAMMA, random_state=seed)
     attack.fit(x_fit, y_fit, sample_weight=weights)
     # Predict each distinct value once: D_f shares values after rounding just as well.
     values, inverse = np.unique(_quantise(targets), return_inverse=True)
@@ -168,12 +188,12 @@ def balanced_loss_sample(ctx: EvalContext) -> tuple[np.ndarray, np.ndarray]:
 def loss_attack_splitter(n_samples: int) -> StratifiedShuffleSplit:
     """The kit's splitter. A sample so small that its 10 % test share (rounded up, as
     sklearn does) cannot hold one of each class gets a test part of 2 instead."""
+    splitter = _sk("StratifiedShuffleSplit")
     if math.ceil(KIT_TEST_SHARE * n_samples) >= 2:
-        return StratifiedShuffleSplit(n_splits=LOSS_SPLITS, random_state=LOSS_SPLIT_STATE)
+        return splitter(n_splits=LOSS_SPLITS, random_state=LOSS_SPLIT_STATE)
     log.warning("mia_loss: %d samples are too few for the kit's 10 %% test share; each "
                 "split tests on 2", n_samples)
-    return StratifiedShuffleSplit(n_splits=LOSS_SPLITS, test_size=2,
-                                  random_state=LOSS_SPLIT_STATE)
+    return splitter(n_splits=LOSS_SPLITS, test_size=2, random_state=LOSS_SPLIT_STATE)
 
 
 def mia_loss_score(ctx: EvalContext) -> float:
@@ -183,8 +203,8 @@ def mia_loss_score(ctx: EvalContext) -> float:
     if len(y) < 4:
         log.warning("mia_loss needs at least 2 forget samples, got %d; it is NaN", len(y) // 2)
         return float("nan")
-    scores = cross_val_score(LogisticRegression(), x, y, cv=loss_attack_splitter(len(y)),
-                             scoring="accuracy")
+    scores = _sk("cross_val_score")(_sk("LogisticRegression")(), x, y, cv=loss_attack_splitter(len(y)),
+                                    scoring="accuracy")
     return float(100.0 * np.mean(scores))
 
 
