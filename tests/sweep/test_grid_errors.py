@@ -40,6 +40,14 @@ CASES = [
     ('name = "small"\n', 'name = "../small"\n', "../small", ["the grid's name '../small' cannot name a report"]),
     ("[unlearn]\n", '[[settings]]\nmodels = ["cnn"]\npretrain.widht = 2\n\n[unlearn]\n', "widht",
      ["unknown key 'widht' in [settings[0].pretrain]", "width"]),
+    # Ranges, at the value's own line, before any pretraining.
+    ("epochs = 3\n", "epochs = -3\n", "epochs = -3", ["--epochs must be positive (got -3)"]),
+    ("[unlearn]\nseeds = [0]\nepochs = 1\n", "[unlearn]\nseeds = [0]\nepochs = 0\n", "epochs = 0",
+     ["--epochs must be positive (got 0)"]),
+    ('name = "finetune"\n', 'name = "finetune"\nlr = -1.0\n', "lr = -1.0", ["--lr must be positive (got -1.0)"]),
+    ('name = "finetune"\n', 'name = "finetune"\nweight_decay = [0.0, -0.1]\n', "weight_decay",
+     ["--weight-decay must be zero or more (got -0.1)"]),
+    ("width = 0.25\n", "width = -0.25\n", "width = -0.25", ["width must be positive (got -0.25)"]),
 ]
 
 

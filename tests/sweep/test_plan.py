@@ -66,8 +66,11 @@ def test_plan_table_on_stdout(cli, tmp_path):
     result = cli("sweep", str(write_grid(tmp_path)), "--plan")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("sweep small: ") and lines[1].split() == ["step", "nodes", "done", "to", "run"]
+    assert lines[0].startswith("sweep small: ")
+    assert lines[1].split() == ["step", "nodes", "done", "to", "run", "estimate"]
     assert lines[4].split() == ["forget", "1", "0", "1"] and lines[-1].split() == ["total", "11", "0", "11"]
+    # Nothing prepared and nothing run yet: no steps to count, no similar run to time by.
+    assert lines[3].split()[:4] == ["pretrain", "1", "0", "1"] and "no similar run" in lines[3]
     assert not (cli.workspace.root / "manifests").exists()
 
 

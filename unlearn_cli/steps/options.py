@@ -196,6 +196,7 @@ class UnlearnOptions:
         from unlearn_cli.params import resolve_params
 
         spec = METHODS.get(self.method)
+        self.generic.check()
         preset = preset_for(self.preset, spec.name) if self.preset else None
         params = resolve_params(spec.params, {**(preset.params if preset else {}), **self.params},
                                 f"method '{spec.name}'")

@@ -74,7 +74,14 @@ BOOL = Value((bool,))
 TEXT = Value((str, int), what="a string or integer (or a list of them)")
 
 # The generic training options of a run, with the value types GenericOptions declares.
-GENERIC = {name: Value((kind,)) for name, kind in GenericOptions.value_types().items()}
+
+
+def _generic_check(name: str):
+    """A generic option's range, by the one rule (`GenericOptions.check`), at the value's line."""
+    return lambda value: GenericOptions.coerced({name: value}).check()
+
+
+GENERIC = {name: Value((kind,), check=_generic_check(name)) for name, kind in GenericOptions.value_types().items()}
 
 _SECTIONS: dict[str, Any] = {
     "datasets": STR,
@@ -82,7 +89,7 @@ _SECTIONS: dict[str, Any] = {
     "presets": STR,
     "data": Table(any_key=Table({"source": Value((str,), axis=False), "download": Value((bool,), axis=False)})),
     "pretrain": Table({"recipe": STR, "seeds": INT, "width": Value((float,), check=partial(check_width, what="width")),
-                       "epochs": INT, "steps": INT, "lr": FLOAT, "batch_size": INT, "weight_decay": FLOAT}),
+                       **{key: GENERIC[key] for key in ("epochs", "steps", "lr", "batch_size", "weight_decay")}}),
     "manipulation": Table({"kinds": STR, "sizes": Value((int,), check=partial(check_size, what="manipulation size")),
                            "known": Value((float,), check=partial(check_known_fraction, what="known fraction")),
                            "patch_size": INT, "target": TEXT, "classes": STR, "seeds": INT}),

@@ -8,6 +8,7 @@ Torch-free: the CLI and the sweep planner build these without importing torch.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,25 @@ class GenericOptions:
         """The options a user set, as flags (for refusing them where they mean nothing)."""
         return [f.metadata["flag"].split("/")[0] for f in dataclasses.fields(self) if getattr(self, f.name) is not None]
 
+    def check(self) -> None:
+        """The values' ranges, said before any work (a grid's `--plan` included): positive
+        counts and learning rate, a weight decay of zero or more."""
+        from unlearn_cli.errors import InputError
+
+        for name in ("epochs", "steps", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                flag = _flag(name)
+                raise InputError(f"{flag} must be positive (got {value})", hint=f"e.g. {flag} 10")
+        for name, lowest, word in (("lr", 0.0, "positive"), ("weight_decay", None, "zero or more")):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            bad = not math.isfinite(value) or (value <= lowest if lowest is not None else value < 0)
+            if bad:
+                raise InputError(f"{_flag(name)} must be {word} (got {value})",
+                                 hint=f"e.g. {_flag(name)} {'0.01' if name == 'lr' else '0.0005'}")
+
     def name_tags(self) -> list[str]:
         """The name parts of the options that are set (`e5`, `lr0.01`, `noaug`), in field order."""
         tags = []
@@ -65,3 +85,7 @@ class GenericOptions:
         types = cls.value_types()
         return cls(**{key: (float(value) if types[key] is float and value is not None else value)
                       for key, value in values.items()})
+
+
+def _flag(name: str) -> str:
+    return next(f.metadata["flag"].split("/")[0] for f in dataclasses.fields(GenericOptions) if f.name == name)

@@ -11,6 +11,7 @@ from unlearn_cli.errors import InputError, shown
 from unlearn_cli.registry import Registry
 from unlearn_cli.train.loop import BatchSource, run_length
 from unlearn_cli.train.optim import OptimizerSpec
+from unlearn_cli.train.options import GenericOptions
 from unlearn_cli.train.schedules import ScheduleSpec
 
 
@@ -38,9 +39,8 @@ class Recipe:
                        drop_last: bool | None = None, normalization: str | None = None) -> Recipe:
         if epochs is not None and steps is not None:
             raise InputError("--epochs and --steps exclude each other", hint="give one of them")
-        for flag, value in (("--epochs", epochs), ("--steps", steps), ("--batch-size", batch_size)):
-            if value is not None and value <= 0:
-                raise InputError(f"{flag} must be positive (got {value})", hint=f"e.g. {flag} 10")
+        # The same ranges as an unlearning run's generic options, checked by the one rule.
+        GenericOptions(epochs=epochs, steps=steps, lr=lr, batch_size=batch_size, weight_decay=weight_decay).check()
         recipe = self
         if epochs is not None:
             recipe = replace(recipe, epochs=epochs, steps=None)
