@@ -24,6 +24,10 @@
 #                    --methods-pretrain-epochs epochs, so its retrain, the RTE reference, is as
 #                    long), wall seconds and RTE; without torch.compile, whose per-run warm-up
 #                    would spend the budget on 13 short runs
+#   audit.json       (only with --stages audit: it wants a device call of its own) benchmarks/audit.py:
+#                    a `fixed` audit of finetune with resnet9 on a full-size synthetic CIFAR-10,
+#                    N = 64 unlearned + 64 retrained (--audit-models); interrupted when its share
+#                    is spent and then reported from its node logs with the wall time projected
 #   then summary.json (headline figures, each stage's status; a stage cut short is reported
 #   from its progress lines in the log) and gpu.log (everything printed). A stage that runs
 #   out of its time is stopped and marked so; the others still run. No data leaves the
@@ -38,14 +42,15 @@ set -u -o pipefail
 usage() {
   cat <<'EOF'
 usage: bash benchmarks/gpu.sh [--device cuda|cpu] [--smoke] [--budget SECONDS] [--stages "a b"]
-                              [--methods-pretrain-epochs N] [--natmu-repo PATH]
+                              [--methods-pretrain-epochs N] [--natmu-repo PATH] [--audit-models N]
   --device   where to run (default cuda; cpu for the smoke test)
   --smoke    tiny sizes: checks that every stage runs, in seconds (no meaningful figures)
   --budget   seconds for all stages together (default 450: a device call may run 8 minutes)
-  --stages   which of: throughput evaluate natmu methods fidelity (default: the first four, in
-             that order, and fidelity last when a NatMU clone is given)
+  --stages   which of: throughput evaluate natmu methods fidelity audit (default: the first four,
+             in that order, and fidelity last when a NatMU clone is given; audit only when named)
   --methods-pretrain-epochs  epochs of the methods stage's model and retrain (default 10)
   --natmu-repo  a local clone of ZhengbaoHe/NatMU for the fidelity stage (default: $NATMU_REPO)
+  --audit-models  N of the audit stage, models a side (default 64)
 Writes env.json, <stage>.json, summary.json and gpu.log to $OUT.
 EOF
 }
@@ -56,11 +61,13 @@ BUDGET=450
 STAGES=""
 METHODS_EPOCHS=10
 NATMU="${NATMU_REPO:-}"
+AUDIT_MODELS=64
 while [ $# -gt 0 ]; do
   case "$1" in
     --natmu-repo) NATMU="${2:?--natmu-repo needs a value}"; shift 2 ;;
     --device) DEVICE="${2:?--device needs a value}"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
+    --audit-models) AUDIT_MODELS="${2:?--audit-models needs a value}"; shift 2 ;;
     --budget) BUDGET="${2:?--budget needs a value}"; shift 2 ;;
     --stages) STAGES="${2:?--stages needs a value}"; shift 2 ;;
     --methods-pretrain-epochs) METHODS_EPOCHS="${2:?--methods-pretrain-epochs needs a value}"; shift 2 ;;
@@ -75,13 +82,14 @@ fail() { echo "gpu.sh: error: $*" >&2; exit 1; }
 mkdir -p "$OUT" || fail "cannot create OUT=$OUT"
 [ -w "$OUT" ] || fail "OUT=$OUT is not writable"
 case "$BUDGET" in ''|*[!0-9]*) fail "--budget must be a whole number of seconds (got '$BUDGET')" ;; esac
+case "$AUDIT_MODELS" in ''|*[!0-9]*) fail "--audit-models must be a whole number (got '$AUDIT_MODELS')" ;; esac
 case "$METHODS_EPOCHS" in ''|*[!0-9]*|0) fail "--methods-pretrain-epochs must be a positive whole number (got '$METHODS_EPOCHS')" ;; esac
 if [ -z "$STAGES" ]; then
   STAGES="throughput evaluate natmu methods"
   [ -z "$NATMU" ] || STAGES="$STAGES fidelity"
 fi
 for stage in $STAGES; do
-  case "$stage" in throughput|evaluate|natmu|methods|fidelity) ;; *) fail "unknown stage '$stage' (valid: throughput evaluate natmu methods fidelity)" ;; esac
+  case "$stage" in throughput|evaluate|natmu|methods|fidelity|audit) ;; *) fail "unknown stage '$stage' (valid: throughput evaluate natmu methods fidelity audit)" ;; esac
   if [ "$stage" = fidelity ]; then
     [ -f "$NATMU/sample-wise/natmu.py" ] || fail "the fidelity stage needs a NatMU clone: --natmu-repo PATH (got '$NATMU')"
   fi
@@ -187,6 +195,8 @@ if [ "$SMOKE" = 1 ]; then
   NATMU_ARGS=(--width 0.0625 --epochs 1 --train-size 500 --test-size 100)
   METHODS_ARGS=(--model resnet18 --width 0.0625 --pretrain-epochs 1 --epochs 1 --train-size 500 --test-size 100)
   FIDELITY_ARGS=(--train-size 1000 --test-size 100 --epochs 1 --unlearn-epochs 1 --seeds 0 --methods random_label)
+  # A temporary workspace, removed at the end: a smoke run never continues another.
+  AUDIT_ARGS=(--width 0.0625 --epochs 1 --train-size 500 --test-size 100 --models 5 --resamples 100)
 else
   # Full width; batch 512 (the `fast` recipe's CIFAR batch) on both sides; enough timed
   # steps to cover several of the reference's epochs of worker start-up.
@@ -196,6 +206,9 @@ else
   METHODS_ARGS=(--model resnet18 --width 1.0 --pretrain-epochs "$METHODS_EPOCHS" --train-size 50000 --test-size 10000
                 --no-compile)
   FIDELITY_ARGS=(--train-size 50000 --test-size 10000 --epochs "$METHODS_EPOCHS" --seeds 0)
+  # Kept on the machine, so a second call on a warm machine continues the audit.
+  AUDIT_ARGS=(--width 1.0 --train-size 50000 --test-size 10000 --models "$AUDIT_MODELS" --resamples 1000
+              --workdir "${TMPDIR:-/tmp}/unlearn-audit")
 fi
 
 # Shares of the budget: each stage gets at most its share of the whole, and never more than
@@ -214,6 +227,11 @@ for stage in $STAGES; do
     fidelity)   run_stage fidelity 100 "$OUT/fidelity.json" \
                   "$PYTHON" -m benchmarks.fidelity --device "$DEVICE" --natmu-repo "$NATMU" \
                   --workdir "${TMPDIR:-/tmp}/unlearn-fidelity" "${FIDELITY_ARGS[@]}" --json ;;
+    # The audit stops itself 30 s before the stage's limit to report what it finished; two
+    # models at a time share the GPU (a small resnet9 run leaves it idle between steps).
+    audit)      run_stage audit 100 "$OUT/audit.json" \
+                  "$PYTHON" -m benchmarks.audit --device "$DEVICE" --dataset cifar10 --model resnet9 --designs fixed \
+                  --method finetune --jobs 2 --time-limit "$(( $(remaining) - 30 ))" "${AUDIT_ARGS[@]}" --json ;;
   esac
 done
 

@@ -2,7 +2,7 @@
 
     python -m benchmarks.gpu_summary "$OUT" > "$OUT/summary.json"
 
-Reads env.json, throughput.json, evaluate.json, natmu.json, methods.json, fidelity.json and the stage
+Reads env.json, throughput.json, evaluate.json, natmu.json, methods.json, fidelity.json, audit.json and the stage
 statuses (.status: "name status seconds" lines). A stage that ran out of time has no JSON;
 for the natmu and methods stages the summary then reads what their progress lines in gpu.log
 say (epochs done and images/s so far; the methods timed so far).
@@ -115,6 +115,15 @@ def summarise(folder: Path) -> dict[str, Any]:
         retrain = next((t["wall_seconds"] for t in timed if t["method"] == "retrain"), None)
         for t in timed:
             t["rte"] = retrain / t["wall_seconds"] if retrain and t["wall_seconds"] > 0 else None
+    audit = _read(folder, "audit.json")
+    if audit is not None:
+        summary["audit"] = {
+            "setting": {k: audit["config"][k] for k in ("dataset", "model", "width", "method", "models", "train_size",
+                                                        "jobs", "gpu")},
+            **{k: audit["audits"][0][k] for k in ("complete", "wall_seconds", "projected_wall_seconds",
+                                                   "nodes_run", "nodes_planned", "models_trained",
+                                                   "seconds_per_model", "plan_seconds")},
+        }
     fidelity = _read(folder, "fidelity.json")
     if fidelity is not None:
         summary["fidelity"] = {"setting": fidelity["setting"], "methods": fidelity["methods"]}
