@@ -82,3 +82,6 @@ def assert_one_line_error(result, *fragments: str) -> None:
 def _single_thread_determinism(monkeypatch):
     # Tests compare weights bit-for-bit; keep torch from changing thread counts between runs.
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
+    # One torch thread per test process: `pytest -n auto` runs one worker per core, and tiny
+    # models gain nothing from a second thread (steps size torch's pool from this variable).
+    monkeypatch.setenv("UNLEARN_THREADS", os.environ.get("UNLEARN_THREADS", "1"))

@@ -63,24 +63,6 @@ def test_the_log_holds_what_was_printed(smoke):
     assert "pretrain " in log and "epoch 1 step" in log  # the plain per-epoch progress lines
 
 
-def test_the_audit_stage_runs_when_named_and_is_summarised(tmp_path):
-    """Not a default stage (it wants a device call of its own): named, it runs alone, writes
-    audit.json, and the summary carries its figures."""
-    out = tmp_path / "out"
-    # A larger budget than a device call's: on a loaded 2-core machine the smoke audit has
-    # taken 6 of the default 7.5 minutes.
-    done = _run("--device", "cpu", "--smoke", "--stages", "audit", "--budget", "900", out=out)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert {p.name for p in out.iterdir()} == {"env.json", "audit.json", "summary.json", "gpu.log"}
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["stages"]["audit"]["status"] == "ok"
-    audit = summary["audit"]
-    assert audit["setting"]["model"] == "resnet9" and audit["setting"]["dataset"] == "cifar10"
-    assert audit["setting"]["models"] == 5 and audit["complete"]
-    assert audit["models_trained"] == 14 and audit["nodes_run"] == 28  # 4 originals, 5 retrains, 5 runs
-    assert audit["wall_seconds"] > 0 and audit["projected_wall_seconds"] == audit["wall_seconds"]
-
-
 def test_fails_fast_without_out():
     done = _run("--device", "cpu", "--smoke", out=None)
     assert done.returncode == 1

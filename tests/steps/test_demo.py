@@ -66,26 +66,28 @@ def test_the_piped_example_script_is_valid_shell():
 
 @pytest.mark.slow
 def test_demo_audit_writes_the_audits_prints_their_table_and_reuses_them(tmp_path):
-    """`demo --audit`: the three audits (8 models a side) with their ROC plots, their U-LiRA
+    """`demo --audit`: the three audits (5 models a side here) with their ROC plots, their U-LiRA
     table on stderr, a row each in the report; a re-run reuses them. Minutes: the slowest test."""
     from unlearn_cli.steps.demo import AUDIT_METHODS, audit_name
 
     ws = Workspace.at(tmp_path / "demo")
     cli = Cli(ws)
-    args = ("demo", "--workspace", str(ws.root), "--seeds", "1", "--device", "cpu", "--audit", "--jobs", "2")
+    # Five models a side (U-LiRA's least) keep this to a couple of minutes; the default is 8.
+    args = ("demo", "--workspace", str(ws.root), "--seeds", "1", "--device", "cpu", "--audit", "--audit-models", "5",
+            "--jobs", "2")
     result = cli(*args)
     assert result.exit_code == 0, result.stderr
     for method in AUDIT_METHODS:
-        audit = ws.read("audit", audit_name(method))
-        assert audit.config["method"]["method"] == method and audit.config["models"] == 8
-        assert (ws.root / "audits" / audit_name(method) / "roc.png").stat().st_size > 1000
+        audit = ws.read("audit", audit_name(method, 5))
+        assert audit.config["method"]["method"] == method and audit.config["models"] == 5
+        assert (ws.root / "audits" / audit_name(method, 5) / "roc.png").stat().st_size > 1000
         assert "roc.png" in result.stderr
     table = result.stderr[result.stderr.index("U-LiRA on random10"):]
     assert all(method in table for method in AUDIT_METHODS), table
-    assert set(ws.read("report", "demo").config["audits"]) == {audit_name(m) for m in AUDIT_METHODS}
+    assert set(ws.read("report", "demo").config["audits"]) == {audit_name(m, 5) for m in AUDIT_METHODS}
 
-    made = ws.read("audit", audit_name("natmu")).created
+    made = ws.read("audit", audit_name("natmu", 5)).created
     again = cli(*args)
     assert again.exit_code == 0, again.stderr
-    assert all(f"reusing {audit_name(m)}" in again.stderr for m in AUDIT_METHODS), again.stderr
-    assert ws.read("audit", audit_name("natmu")).created == made
+    assert all(f"reusing {audit_name(m, 5)}" in again.stderr for m in AUDIT_METHODS), again.stderr
+    assert ws.read("audit", audit_name("natmu", 5)).created == made

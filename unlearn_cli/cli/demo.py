@@ -21,6 +21,8 @@ def demo(
     audit: Annotated[bool, typer.Option(
         "--audit", help="Also audit retrain, finetune and natmu on the random set (8 models a side, "
         "`unlearn audit`): their table, ROC plots under audits/, and a row each in the report.")] = False,
+    audit_models: Annotated[int, typer.Option(
+        "--audit-models", min=5, help="With --audit: models a side (default 8; below 8 the ε score has no F_null).")] = 8,
     jobs: Annotated[Optional[int], typer.Option(
         "--jobs", "-j", help="With --audit: models trained at once (default: one per GPU, or 1).")] = None,
     device: DeviceOption = None,
@@ -43,7 +45,8 @@ def demo(
     def progress(line: str) -> None:
         stderr.print(f"[dim]{time.perf_counter() - started:6.1f}s[/] {line}", highlight=False, soft_wrap=True)
 
-    result = run_demo(ws, DemoOptions(seeds=seeds, device=device, force=force, audit=audit, jobs=jobs), progress)
+    result = run_demo(ws, DemoOptions(seeds=seeds, device=device, force=force, audit=audit, jobs=jobs,
+                                               audit_models=audit_models), progress)
     for table in summary_tables(result.sections, stderr.width):
         stderr.print(table)
     if result.audits:

@@ -71,6 +71,7 @@ class DemoOptions:
     device: str | None = None
     force: bool = False
     audit: bool = False
+    audit_models: int = AUDIT_MODELS  # models a side (fewer: F_null is left out below 8)
     jobs: int | None = None  # the audit's models trained at once (as `unlearn audit --jobs`)
 
 
@@ -100,7 +101,9 @@ def run_demo(ws: Workspace, options: DemoOptions, progress: Progress) -> ReportR
     if (again := _todo(ws, progress, "dataset", DATASET, force, "prepare digits")) is not None:
         prepare_dataset(ws, PrepareOptions(dataset=DATASET, force=again))
     if (again := _todo(ws, progress, "model", MODEL, force, "pretrain the cnn on digits")) is not None:
-        pretrain(ws, PretrainOptions(dataset=DATASET, model="cnn", device=device, force=again))
+        # A demo killed mid-pretraining continues from its checkpoint on the next run.
+        resume = not again and ws.ckpt_path(MODEL, ".resume").exists()
+        pretrain(ws, PretrainOptions(dataset=DATASET, model="cnn", device=device, force=again, resume=resume))
     for forget, params in FORGET_SETS:
         if (again := _todo(ws, progress, "forget-set", forget, force, f"forget set {forget}")) is not None:
             make_forget_set(ws, ForgetSetOptions(model=MODEL, kind="per", params=params, name=forget, force=again))
@@ -113,8 +116,9 @@ def run_demo(ws: Workspace, options: DemoOptions, progress: Progress) -> ReportR
                 name = f"{forget}-{method}-s{seed}"
                 if (again := _todo(ws, progress, "unlearned", name, force, f"{method} on {forget}, seed {seed}")) \
                         is not None:
+                    resume = not again and ws.ckpt_path(name, ".resume", kind="unlearned").exists()
                     unlearn(ws, UnlearnOptions(method=method, forget=forget, generic=generic, seed=seed, name=name,
-                                               device=device, force=again))
+                                               device=device, force=again, resume=resume))
             for method, _ in runs:
                 name = f"{forget}-{method}-s{seed}"
                 if (again := _todo(ws, progress, "evaluation", name, force, f"evaluate {name}")) is not None:
@@ -136,8 +140,8 @@ def run_demo(ws: Workspace, options: DemoOptions, progress: Progress) -> ReportR
     return report(ws, ReportOptions(evaluations=tuple(evaluations), name=REPORT, force=True))
 
 
-def audit_name(method: str) -> str:
-    return f"{AUDIT_FORGET}-{method}-n{AUDIT_MODELS}"
+def audit_name(method: str, models: int = AUDIT_MODELS) -> str:
+    return f"{AUDIT_FORGET}-{method}-n{models}"
 
 
 def run_demo_audits(ws: Workspace, options: DemoOptions, progress: Progress) -> list[Path]:
@@ -146,11 +150,11 @@ def run_demo_audits(ws: Workspace, options: DemoOptions, progress: Progress) -> 
     methods = dict(METHODS)
     paths = []
     for method in AUDIT_METHODS:
-        name = audit_name(method)
-        what = f"audit {method} on {AUDIT_FORGET} ({AUDIT_MODELS} models a side)"
+        name = audit_name(method, options.audit_models)
+        what = f"audit {method} on {AUDIT_FORGET} ({options.audit_models} models a side)"
         if (again := _todo(ws, progress, "audit", name, options.force, what)) is not None:
             settings = AuditSettings(method=method, forget=AUDIT_FORGET, generic=methods.get(method, GenericOptions()),
-                                     models=AUDIT_MODELS)
+                                     models=options.audit_models)
             # A line per model made: the audit's first method makes minutes of them.
             events = Events(finished=lambda outcome: progress(f"  {outcome.node}: {outcome.status} "
                                                               f"({outcome.seconds:.1f} s)"))
