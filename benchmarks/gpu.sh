@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared GPU benchmark run (issue 13), for a session lent a GPU machine through the
+# One prepared GPU benchmark run, for a session lent a GPU machine through the
 # `device` tool: one call, at most 8 minutes, everything written under $OUT.
 #
 #   device run:  bash benchmarks/gpu.sh                  (CUDA, full sizes, --budget 450 s)
