@@ -17,7 +17,7 @@ example:
 
 # The test suite (what CI runs).
 test *args:
-    {{venv}}/bin/python -m pytest -q -n auto --dist loadfile {{args}}
+    {{venv}}/bin/python -m pytest -q -n auto --dist worksteal {{args}}
 
 # The edit-run loop: everything but the tests marked slow (models trained, pipelines run), ~2 minutes.
 test-fast *args:

@@ -30,6 +30,13 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 
 def pytest_configure(config) -> None:
+    # One torch thread in every test process and every `unlearn` it starts, from the first
+    # fixture on: `pytest -n auto` runs a worker per core, tiny models gain nothing from a
+    # second thread, and runs compared bit for bit must have had the same thread count.
+    os.environ.setdefault("UNLEARN_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(int(os.environ["UNLEARN_THREADS"]))
     # Steps read upstream manifest paths from a piped stdin, and subprocesses inherit ours: a
     # test run whose own stdin is an open pipe (some CI runners) would hand it to every
     # `unlearn` subprocess. A terminal is kept, for pdb.
@@ -82,6 +89,3 @@ def assert_one_line_error(result, *fragments: str) -> None:
 def _single_thread_determinism(monkeypatch):
     # Tests compare weights bit-for-bit; keep torch from changing thread counts between runs.
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
-    # One torch thread per test process: `pytest -n auto` runs one worker per core, and tiny
-    # models gain nothing from a second thread (steps size torch's pool from this variable).
-    monkeypatch.setenv("UNLEARN_THREADS", os.environ.get("UNLEARN_THREADS", "1"))

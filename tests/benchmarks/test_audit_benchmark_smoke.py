@@ -31,17 +31,6 @@ def test_audit_benchmark_times_a_fixed_audit(tmp_path, capsys):
     assert "| fixed | 14 |" in table and "--plan profile" in table
 
 
-@pytest.mark.slow
-def test_an_audit_out_of_time_is_interrupted_and_reported_incomplete(tmp_path):
-    """--time-limit: the audit is stopped (SIGINT, resumable) and reported from its node logs."""
-    bench = main(["--designs", "fixed", "--models", "5", *TINY, "--workdir", str(tmp_path / "bench"),
-                  "--time-limit", "1"])
-    [timing] = bench.audits
-    assert not timing.complete and timing.statistics_seconds is None
-    assert timing.nodes_run < timing.nodes_planned == 28
-    assert timing.projected_wall_seconds is None or timing.projected_wall_seconds > 0
-
-
 def test_halves_needs_an_even_k_of_ten_or_more():
     with pytest.raises(SystemExit, match="at least 10"):
         main(["--designs", "halves", "--models", "8"])
