@@ -49,6 +49,30 @@ def test_demo_runs_every_step_and_reports_every_method(tmp_path):
     assert "random10-finetune-s0 is damaged, making it again" in third.stderr
     assert ws.read("evaluation", "random10-finetune-s0")  # valid again
 
+    # `demo --audit` on the same workspace: the demo's artifacts are reused, the three audits
+    # (5 models a side here, U-LiRA's least; the default is 8) are made with their ROC plots,
+    # their U-LiRA table goes to stderr and a row each into the report; a re-run reuses them.
+    # Here rather than in a test of its own, so the suite pays for one demo, not two.
+    from unlearn_cli.steps.demo import AUDIT_METHODS, audit_name
+
+    audit_args = ("demo", "--workspace", str(ws.root), "--seeds", "1", "--device", "cpu", "--audit",
+                  "--audit-models", "5", "--jobs", "2")
+    audited = cli(*audit_args)
+    assert audited.exit_code == 0, audited.stderr
+    for method in AUDIT_METHODS:
+        audit = ws.read("audit", audit_name(method, 5))
+        assert audit.config["method"]["method"] == method and audit.config["models"] == 5
+        assert (ws.root / "audits" / audit_name(method, 5) / "roc.png").stat().st_size > 1000
+        assert "roc.png" in audited.stderr
+    table = audited.stderr[audited.stderr.index("U-LiRA on random10"):]
+    assert all(method in table for method in AUDIT_METHODS), table
+    assert set(ws.read("report", "demo").config["audits"]) == {audit_name(m, 5) for m in AUDIT_METHODS}
+    made = ws.read("audit", audit_name("natmu", 5)).created
+    audited_again = cli(*audit_args)
+    assert audited_again.exit_code == 0, audited_again.stderr
+    assert all(f"reusing {audit_name(m, 5)}" in audited_again.stderr for m in AUDIT_METHODS), audited_again.stderr
+    assert ws.read("audit", audit_name("natmu", 5)).created == made
+
 
 def test_demo_refuses_a_silly_seed_count(tmp_path):
     cli = Cli(Workspace.at(tmp_path / "demo"))
@@ -62,32 +86,3 @@ def test_the_piped_example_script_is_valid_shell():
 
     script = Path(__file__).resolve().parents[2] / "examples" / "digits.sh"
     assert subprocess.run(["sh", "-n", str(script)], capture_output=True).returncode == 0
-
-
-@pytest.mark.slow
-def test_demo_audit_writes_the_audits_prints_their_table_and_reuses_them(tmp_path):
-    """`demo --audit`: the three audits (5 models a side here) with their ROC plots, their U-LiRA
-    table on stderr, a row each in the report; a re-run reuses them. Minutes: the slowest test."""
-    from unlearn_cli.steps.demo import AUDIT_METHODS, audit_name
-
-    ws = Workspace.at(tmp_path / "demo")
-    cli = Cli(ws)
-    # Five models a side (U-LiRA's least) keep this to a couple of minutes; the default is 8.
-    args = ("demo", "--workspace", str(ws.root), "--seeds", "1", "--device", "cpu", "--audit", "--audit-models", "5",
-            "--jobs", "2")
-    result = cli(*args)
-    assert result.exit_code == 0, result.stderr
-    for method in AUDIT_METHODS:
-        audit = ws.read("audit", audit_name(method, 5))
-        assert audit.config["method"]["method"] == method and audit.config["models"] == 5
-        assert (ws.root / "audits" / audit_name(method, 5) / "roc.png").stat().st_size > 1000
-        assert "roc.png" in result.stderr
-    table = result.stderr[result.stderr.index("U-LiRA on random10"):]
-    assert all(method in table for method in AUDIT_METHODS), table
-    assert set(ws.read("report", "demo").config["audits"]) == {audit_name(m, 5) for m in AUDIT_METHODS}
-
-    made = ws.read("audit", audit_name("natmu", 5)).created
-    again = cli(*args)
-    assert again.exit_code == 0, again.stderr
-    assert all(f"reusing {audit_name(m, 5)}" in again.stderr for m in AUDIT_METHODS), again.stderr
-    assert ws.read("audit", audit_name("natmu", 5)).created == made
