@@ -21,6 +21,7 @@ from typing import Any
 
 from unlearn_cli.artifacts import Manifest, Workspace
 from unlearn_cli.errors import UnlearnError
+from unlearn_cli.steps.options import DEFAULT_DATASET
 from unlearn_cli.sweep.plan import LABELS, Node
 from unlearn_cli.sweep.status import DONE
 
@@ -55,7 +56,7 @@ def estimate_plan(ws: Workspace, nodes: Iterable[Node], status: dict[str, str]) 
 
 def _pretrain_steps(ws: Workspace, node: Node) -> int | None:
     options = node.options
-    dataset = options.dataset or "digits"
+    dataset = options.dataset or DEFAULT_DATASET
     try:
         rows = int(ws.read("dataset", dataset, verify=False).summary["train_size"])
         recipe = options.recipe_for(dataset)
@@ -86,7 +87,7 @@ class _PastRuns:
 
     def _pretrain(self, node: Node) -> tuple[str, tuple, dict]:
         options = node.options
-        dataset = options.dataset or "digits"
+        dataset = options.dataset or DEFAULT_DATASET
         return "model", (dataset, options.model, float(options.width)), asdict(options.recipe_for(dataset))
 
     def _unlearn(self, node: Node) -> tuple[str, tuple, dict]:
@@ -94,7 +95,7 @@ class _PastRuns:
         choice = options.resolve()
         planned = self.planned_models.get(options.model)
         if planned is not None:
-            model = (planned.dataset or "digits", planned.model, float(planned.width))
+            model = (planned.dataset or DEFAULT_DATASET, planned.model, float(planned.width))
         else:
             config = self.ws.read("model", options.model, verify=False).config
             model = (config["dataset"], config["architecture"]["name"], float(config["architecture"]["width"]))
