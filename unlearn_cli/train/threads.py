@@ -3,7 +3,7 @@ starts its thread pool, from the cores this process can really have.
 
 Why: on a machine that is not idle, OpenMP threads that outnumber the free cores spin at every
 barrier, waiting for a thread the kernel has descheduled; the work then burns several times
-its CPU time and runs 2–5x slower than it needs to (BENCHMARKS.md, "Busy machine"). Two
+its CPU time and runs several times slower than it needs to (BENCHMARKS.md, "Busy machine"). Two
 things fix it at the root:
 
 - a passive wait policy (`OMP_WAIT_POLICY=PASSIVE`): a waiting thread sleeps instead of
