@@ -67,12 +67,15 @@ def random_context(seed: int = 0, n_train: int = 400, n_test: int = 200,
 
 def full_context(seed: int = 0) -> EvalContext:
     """A context where every registered metric applies: poison manipulation (with known
-    and unknown manipulated rows), a forget test set (class 1), a triggered test set, wall times and a
-    retrain reference whose outputs differ from the run's."""
+    and unknown manipulated rows), a forget test set (class 1), a triggered test set, wall times, a
+    validation split held out of training and a retrain reference whose outputs differ from the
+    run's."""
     rng = np.random.default_rng(seed + 1)
     base = random_context(seed)
     manipulated = base.forget.copy()
     manipulated[np.flatnonzero(~base.forget)[:20]] = True  # the unknown manipulated rows
+    validation = np.zeros(len(base.forget), dtype=bool)
+    validation[np.flatnonzero(~base.forget & ~manipulated)[-20:]] = True
     triggered = Outputs(random_outputs(rng, len(base.test), 1.0).logits, base.test.labels)
 
     def variant(train: Outputs, test: Outputs, wall: float,
@@ -82,7 +85,7 @@ def full_context(seed: int = 0) -> EvalContext:
             manipulated=manipulated, test=test, test_triggered=triggered,
             num_classes=base.num_classes, forget_test=base.test.labels == 1,
             manipulation=Manipulation("poison", target=0), seed=seed, wall_seconds=wall,
-            reference=reference,
+            reference=reference, held_out=validation, validation=validation,
         )
 
     def jitter(o: Outputs) -> Outputs:

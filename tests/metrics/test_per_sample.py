@@ -25,9 +25,12 @@ def test_one_row_per_sample_with_its_values() -> None:
     assert len(table["split"]) == n_train + 2 * n_test
     split = np.array(table["split"])
     index = np.array(table["index"])
-    train_rows = np.isin(split, ["forget", "retain"])
+    train_rows = np.isin(split, ["forget", "retain", "validation", "held_out"])
     np.testing.assert_array_equal(index[train_rows], np.arange(n_train))
     np.testing.assert_array_equal(split[train_rows] == "forget", ctx.forget)
+    # Rows the model never trained on are neither: the validation split is named as such.
+    np.testing.assert_array_equal(split[train_rows] == "validation", ctx.validation)
+    np.testing.assert_array_equal(split[train_rows] == "retain", ctx.retain)
     for name, outputs in (("test", ctx.test), ("test_triggered", ctx.test_triggered)):
         rows = split == name
         assert outputs is not None

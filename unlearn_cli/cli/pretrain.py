@@ -36,6 +36,7 @@ def pretrain(
     device: DeviceOption = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Model name (default: dataset, model and seed, e.g. digits-cnn-s0).")] = None,
     manipulation: Annotated[Optional[str], typer.Option("--manipulation", help="Train on the manipulated view of this forget-set manifest (or - for stdin).")] = None,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", help="Hold out this seeded, class-balanced share of the train split as a validation split the model never trains on (recorded in its manifest; neither forgotten nor retained later; `evaluate` reports VA on it; `tune` needs it). 0: none.")] = 0.0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from its last epoch checkpoint.")] = False,
     amp: AmpOption = None,
     channels_last: ChannelsLastOption = None,
@@ -46,6 +47,7 @@ def pretrain(
     """Train a model from scratch; saves initial and final weights and a per-sample difficulty record.
 
     Example: unlearn pretrain --dataset cifar10 --model resnet18 --recipe natmu --seed 0
+    For tuning: unlearn pretrain --model cnn --val-fraction 0.05
 
     In a pipe: unlearn prepare-data --dataset cifar10 --source cifar-10-python.tar.gz | unlearn pretrain --model resnet18
     """
@@ -61,6 +63,7 @@ def pretrain(
         dataset=dataset, model=model, recipe=recipe, epochs=epochs, steps=steps, lr=lr, batch_size=batch_size,
         weight_decay=weight_decay, drop_last=drop_last, normalization=normalization, seed=seed, width=width, device=device, name=name, manipulation=manipulation,
         resume=resume, force=force, amp=amp, channels_last=channels_last, compile=compile,
+        val_fraction=val_fraction,
     )
     path = run(workspace(workspace_path), options)
     if path is not None:  # None on the non-zero ranks of a torchrun launch

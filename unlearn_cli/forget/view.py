@@ -33,6 +33,8 @@ class TrainingView:
     # Rows the model was never trained on (`pretrain --exclude`, the halves audit's shadows):
     # neither D_f nor D_r. None: none.
     excluded: np.ndarray | None = None
+    # The model's validation rows (`pretrain --val-fraction`), a part of `excluded`. None: none.
+    validation: np.ndarray | None = None
 
     @property
     def manipulated(self) -> np.ndarray:
@@ -44,6 +46,11 @@ class TrainingView:
     def retain(self) -> np.ndarray:
         """D_r: every train row the model trained on that is not in D_f."""
         return ~self.forget if self.excluded is None else ~self.forget & ~self.excluded
+
+    @property
+    def trained(self) -> np.ndarray:
+        """D_f ∪ D_r: every train row the model trained on."""
+        return self.forget | self.retain
 
     def loader_fields(self, labels: np.ndarray | None = None) -> dict[str, Any]:
         """What a loader needs to show rows as this view defines them: the training labels

@@ -95,7 +95,8 @@ class UnlearnContext:
 
     @property
     def all_rows(self) -> np.ndarray:
-        return np.arange(len(self.view.forget), dtype=np.int64)
+        """D_r ∪ D_f: every row the model trained on (never a held-out one)."""
+        return np.flatnonzero(self.view.trained).astype(np.int64)
 
     @property
     def num_classes(self) -> int:

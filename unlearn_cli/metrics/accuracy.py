@@ -73,3 +73,21 @@ def classwise(ctx: EvalContext) -> dict[str, float]:
     if len(forget_test) == 0:
         log.warning("the test set has no image of the forgotten class; TA_forget is NaN")
     return {"TA_forget": output_accuracy(forget_test)}
+
+
+def _has_validation(ctx: EvalContext) -> bool:
+    return ctx.validation is not None
+
+
+@register_metric(
+    "validation",
+    keys=("VA",),
+    applies=_has_validation,
+    requires="a model pretrained with a validation split (pretrain --val-fraction)",
+    description="VA: accuracy % on the model's held-out validation rows (pretrain --val-fraction), "
+    "true labels; what `tune` scores in place of TA",
+)
+def validation(ctx: EvalContext) -> dict[str, float]:
+    outputs = ctx.validation_outputs
+    assert outputs is not None  # guaranteed by `applies`
+    return {"VA": output_accuracy(outputs)}

@@ -35,6 +35,12 @@ class EvalContext:
     seed: int = 0
     wall_seconds: float | None = None
     reference: EvalContext | None = None  # the retrain run on the same forget set, if given
+    # bool (N_train,): rows the model never trained on (`pretrain --exclude`, its validation
+    # split): neither D_f nor D_r. None: none.
+    held_out: np.ndarray | None = None
+    # bool (N_train,): the model's validation rows (`pretrain --val-fraction`), part of
+    # held_out; VA is measured on them against the true labels. None: no validation split.
+    validation: np.ndarray | None = None
     # Values that several metrics share (mia_entropy feeds avg_gap), computed once per
     # context through `memo`.
     _memo: dict[str, float] = field(default_factory=dict, init=False, repr=False)
@@ -47,8 +53,12 @@ class EvalContext:
         if self.true_train_labels.shape != (n,):
             raise ValueError(f"true_train_labels has shape {self.true_train_labels.shape}, expected ({n},)")
         self.true_train_labels = self.true_train_labels.astype(np.int64, copy=False)
-        for name in ("forget", "manipulated"):
+        for name in ("forget", "manipulated", "held_out", "validation"):
             mask = getattr(self, name)
+            if mask is None:
+                continue
+            mask = np.asarray(mask)
+            setattr(self, name, mask)
             # Integer row lists would silently turn into a wrong mask under astype(bool).
             if mask.dtype != bool or mask.shape != (n,):
                 raise ValueError(
@@ -65,7 +75,11 @@ class EvalContext:
             # An empty D_f means the forget-set artifact or its loading went wrong; every
             # forget metric would be undefined.
             raise ValueError("the forget set D_f is empty")
-        if self.forget.all():
+        if self.held_out is not None and (self.held_out & self.forget).any():
+            raise ValueError("a held-out row cannot be in the forget set D_f")
+        if self.validation is not None and (self.held_out is None or (self.validation & ~self.held_out).any()):
+            raise ValueError("the validation rows must be held out of training")
+        if not self.retain.any():
             raise ValueError("the forget set covers every train row, so the retain set D_r is empty")
         if self.forget_test is not None:
             self._check_forget_test()
@@ -136,8 +150,8 @@ class EvalContext:
 
     @property
     def retain(self) -> np.ndarray:
-        """Boolean mask of D_r, the complement of D_f."""
-        return ~self.forget
+        """Boolean mask of D_r: the rows trained on that are not in D_f."""
+        return ~self.forget if self.held_out is None else ~self.forget & ~self.held_out
 
     @cached_property
     def forget_outputs(self) -> Outputs:
@@ -148,6 +162,13 @@ class EvalContext:
     def retain_outputs(self) -> Outputs:
         """Outputs on D_r, scored against the train labels."""
         return self.train.subset(self.retain)
+
+    @cached_property
+    def validation_outputs(self) -> Outputs | None:
+        """Outputs on the validation rows, scored against the true labels; None without them."""
+        if self.validation is None:
+            return None
+        return Outputs(self.train.logits[self.validation], self.true_train_labels[self.validation])
 
     @cached_property
     def test_rest_outputs(self) -> Outputs:

@@ -40,9 +40,15 @@ def _block(split: np.ndarray, outputs: Outputs) -> pa.Table:
 
 
 def per_sample_table(ctx: EvalContext) -> pa.Table:
-    """Train rows (in index order, split "forget" or "retain"), then test, then the
-    triggered test images when the run has them."""
-    train_split = np.where(ctx.forget, "forget", "retain")
+    """Train rows (in index order, split "forget", "retain", or for rows the model never trained
+    on "validation" / "held_out"), then test, then the triggered test images when the run has
+    them."""
+    train_split = np.where(ctx.forget, "forget", "retain").astype(object)
+    if ctx.held_out is not None:
+        train_split[ctx.held_out] = "held_out"
+    if ctx.validation is not None:
+        train_split[ctx.validation] = "validation"
+    train_split = train_split.astype(str)
     blocks = [_block(train_split, ctx.train),
               _block(np.full(len(ctx.test), "test"), ctx.test)]
     if ctx.test_triggered is not None:

@@ -63,6 +63,7 @@ DIRECTIONS: dict[str, Direction] = {
     "FA": Direction(RETRAIN, PERCENT),
     "RA": Direction(HIGHER, PERCENT),
     "TA": Direction(HIGHER, PERCENT),
+    "VA": Direction(HIGHER, PERCENT),
     "UA": Direction(RETRAIN, PERCENT),
     "TA_forget": Direction(RETRAIN, PERCENT),
     "acc_clean": Direction(HIGHER, PERCENT),

@@ -60,13 +60,17 @@ def view_loader(split: DeviceSplit, info: DatasetInfo, view: TrainingView | None
     return eval_loader(split, info.mean, info.std, **(view.loader_fields() if view is not None else {}))
 
 
-def training_view(ws: Workspace, manifest: Manifest, train_size: int) -> TrainingView:
+def training_view(ws: Workspace, manifest: Manifest, train_size: int, model: Manifest | None = None) -> TrainingView:
     """The training view a forget-set manifest's table defines (`forget/view.py`), with the
-    rows its model was never trained on (`pretrain --exclude`) marked neither D_f nor D_r."""
+    rows the model was never trained on (`pretrain --exclude`, its validation split) marked
+    neither D_f nor D_r. The model: `model`, else the one the forget set was made from."""
     path = ws.abs(manifest.file("index").path)
     view = TrainingView.from_table(load_table(path), manifest.config.get("manipulation"), train_size, str(path))
-    if "model" in manifest.parents:
-        view.excluded = excluded_mask(ws, ws.read("model", ws.abs(manifest.parents["model"].path)), train_size)
+    if model is None and "model" in manifest.parents:
+        model = ws.read("model", ws.abs(manifest.parents["model"].path))
+    if model is not None:
+        view.excluded = excluded_mask(ws, model, train_size)
+        view.validation = validation_mask(ws, model, train_size)
     return view
 
 
@@ -90,8 +94,25 @@ def excluded_rows(path: Path, train_size: int) -> np.ndarray:
 
 
 def excluded_mask(ws: Workspace, model: Manifest, train_size: int) -> np.ndarray | None:
-    """The train rows a model was pretrained without, as a mask; None when it saw them all."""
-    if "exclude" not in model.files:
+    """The train rows a model was pretrained without (`--exclude` and its validation split), as
+    a mask; None when it trained on them all."""
+    held_out = [_rows_of(ws, model, role, train_size) for role in ("exclude", "validation") if role in model.files]
+    if not held_out:
         return None
-    rows = np.load(ws.abs(model.file("exclude").path), allow_pickle=False)
+    return np.logical_or.reduce(held_out)
+
+
+def validation_mask(ws: Workspace, model: Manifest, train_size: int) -> np.ndarray | None:
+    """The model's validation rows (`pretrain --val-fraction`) as a mask; None without them."""
+    return _rows_of(ws, model, "validation", train_size) if "validation" in model.files else None
+
+
+def _rows_of(ws: Workspace, model: Manifest, role: str, train_size: int) -> np.ndarray:
+    # The file's checksum was verified with the manifest; its content is still checked, since
+    # a mask built from an out-of-range row would fail far from here.
+    rows = np.load(ws.abs(model.file(role).path), allow_pickle=False)
+    if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer) or (
+            rows.size and (rows.min() < 0 or rows.max() >= train_size)):
+        raise ArtifactError(f"model {model.name}'s {role} rows are not rows of its {train_size}-row train split",
+                            hint=f"re-train {model.name} with pretrain --force")
     return indices_to_mask(rows.astype(np.int64), train_size)

@@ -45,6 +45,11 @@ def read_run(ws: Workspace, ref: str) -> Manifest:
     return ws.read_one_of(RUN_KINDS, ref)
 
 
+def pretrained_model(ws: Workspace, run: Manifest) -> Manifest:
+    """The pretrained model a run is (the "before" row) or was unlearned from."""
+    return run if run.kind == "model" else ws.read("model", ws.abs(run.parents["model"].path))
+
+
 def forget_of(ws: Workspace, run: Manifest, explicit: str | None) -> Manifest:
     """The forget set a run is evaluated on: its own (unlearned runs), the manipulation it was
     trained on, or the one given with --forget."""
@@ -81,7 +86,7 @@ def forget_test_mask(forget: Manifest, test: PreparedSplit) -> np.ndarray | None
 class _Evaluator:
     """Runs models over the splits of one dataset and forget set (data loaded once)."""
 
-    def __init__(self, ws: Workspace, dataset: Manifest, forget: Manifest, device: torch.device,
+    def __init__(self, ws: Workspace, dataset: Manifest, forget: Manifest, model: Manifest, device: torch.device,
                  switches: SpeedSwitches) -> None:
         self.ws = ws
         self.info = DatasetInfo.from_manifest(dataset)
@@ -89,7 +94,7 @@ class _Evaluator:
         self.switches = switches
         train: PreparedSplit = load_split(ws, dataset, "train")
         test: PreparedSplit = load_split(ws, dataset, "test")
-        self.view: TrainingView = training_view(ws, forget, len(train))
+        self.view: TrainingView = training_view(ws, forget, len(train), model)
         self.train = DeviceSplit.from_numpy(train.images, train.labels, device)
         self.test = DeviceSplit.from_numpy(test.images, test.labels, device)
         self.test_labels = test.labels.astype(np.int64)
@@ -128,6 +133,8 @@ class _Evaluator:
             seed=seed,
             wall_seconds=run.summary.get("wall_seconds"),
             reference=reference,
+            held_out=self.view.excluded,
+            validation=self.view.validation,
         )
 
 
@@ -188,7 +195,7 @@ def evaluate(ws: Workspace, options: EvaluateOptions) -> EvaluationResult:
 
     device = resolve_device(options.device)
     switches = SpeedSwitches.for_device(device, amp=options.amp, channels_last=options.channels_last, compile=False)
-    evaluator = _Evaluator(ws, dataset, forget, device, switches)
+    evaluator = _Evaluator(ws, dataset, forget, pretrained_model(ws, run), device, switches)
     ref_ctx = evaluator.context(reference, options.seed) if reference is not None else None
     ctx = evaluator.context(run, options.seed, reference=ref_ctx)
     metrics = compute_metrics(ctx, list(options.metrics) if options.metrics else None)

@@ -133,28 +133,34 @@ def _selected(ws: Workspace, info: DatasetInfo, train, model: Manifest | None,
         manipulation = ws.read("forget-set", ws.abs(model.parents["manipulation"].path))
         base_view = training_view(ws, manipulation, len(train))
 
+    excluded = excluded_mask(ws, model, len(train)) if model is not None else None
+    # A row the model never saw cannot be unlearned: it is neither D_f nor D_r. So a kind draws
+    # from the rows the model trained on; `--indices` names rows itself and is checked instead.
+    eligible = (np.arange(len(train)) if excluded is None or kind.name == "indices"
+                else np.flatnonzero(~excluded))
+
     def confidence() -> np.ndarray:
         device = resolve_device(options.device)
         net = load_weights(ws, model, device)
         seen = model_info(ws, model, info)
         logits = predict_logits(net, view_loader(DeviceSplit.from_numpy(train.images, train.labels, device), seen, base_view))
         probs = torch.softmax(logits, dim=1)
-        return probs[torch.arange(len(probs)), torch.from_numpy(train.labels)].numpy()
+        return probs[torch.arange(len(probs)), torch.from_numpy(train.labels)].numpy()[eligible]
 
+    difficulty = _difficulty(ws, model) if model is not None else None
     view = TrainView(
-        labels=train.labels, num_classes=info.num_classes, class_names=info.class_names,
-        extra=train.extra, extra_names=info.extra_names,
-        difficulty=_difficulty(ws, model) if model is not None else None,
+        labels=train.labels[eligible], num_classes=info.num_classes, class_names=info.class_names,
+        extra={key: values[eligible] for key, values in train.extra.items()}, extra_names=info.extra_names,
+        difficulty=(DifficultyRecord(difficulty.misclassified_fraction[eligible], difficulty.mean_loss[eligible])
+                    if difficulty is not None else None),
         confidence=confidence if model is not None else None,
-        manipulated=base_view.manipulated if manipulation is not None else None,
+        manipulated=base_view.manipulated[eligible] if manipulation is not None else None,
     )
-    indices = make_forget_indices(kind.name, view, params, options.seed)
+    indices = eligible[make_forget_indices(kind.name, view, params, options.seed)]
     base_view.forget = indices_to_mask(indices, len(train))
-    excluded = excluded_mask(ws, model, len(train)) if model is not None else None
     if excluded is not None and (excluded & base_view.forget).any():
-        # A row the model never saw cannot be unlearned: it is neither D_f nor D_r.
         raise InputError(f"{int((excluded & base_view.forget).sum())} of the forget rows were left out of "
-                         f"{model.name}'s training (pretrain --exclude)",
+                         f"{model.name}'s training (pretrain --exclude or --val-fraction)",
                          hint="choose forget rows among the rows the model was trained on (--indices)")
     config = {"kind": kind.name, "params": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(params).items()},
               "manipulation": base_view.manipulation}

@@ -87,11 +87,17 @@ class PretrainOptions:
     # A .npy of train rows left out of training (the halves audit's shadows): recorded in the
     # model manifest, and downstream neither D_f nor D_r (steps/common.py `training_view`).
     exclude: Path | None = None
+    # A seeded, class-balanced share of the train split held out as a validation split
+    # (recorded in the model manifest; neither D_f nor D_r downstream): what `tune` scores on.
+    val_fraction: float = 0.0
 
     def validate(self) -> None:
         from unlearn_cli.models import MODELS
 
         check_width(self.width)
+        if not (math.isfinite(self.val_fraction) and 0.0 <= self.val_fraction < 1.0):
+            raise InputError(f"--val-fraction {self.val_fraction} is outside [0, 1)",
+                             hint="hold out a small share, e.g. --val-fraction 0.05")
         MODELS.get(self.model)
         # The recipe's fields with this run's overrides: epochs/steps, lr, batch, normalisation.
         self.recipe_for(self.dataset or DEFAULT_DATASET)

@@ -29,6 +29,7 @@ from unlearn_cli.data.loader import BatchLoader, DeviceSplit
 from unlearn_cli.data.normalization import resolve_normalization
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
+from unlearn_cli.forget.base import class_balanced_sample
 from unlearn_cli.forget.table import indices_to_mask
 from unlearn_cli.forget.view import TrainingView
 from unlearn_cli.models import check_model_fits
@@ -63,7 +64,8 @@ def _resolve(ws: Workspace, options: PretrainOptions) -> tuple[Manifest, Dataset
     info = DatasetInfo.from_manifest(dataset)
     check_model_fits(options.model, image_size=info.image_size, dataset=info.name)
     recipe = options.recipe_for(info.name)
-    name = name_or_default(options.name, naming.model_name(info.name, options.model, options.seed))
+    tags = [f"val{naming.compact(options.val_fraction)}"] if options.val_fraction else []
+    name = name_or_default(options.name, naming.model_name(info.name, options.model, options.seed, tags=tags))
     if manipulation is not None:
         if not manipulation.config.get("manipulation"):
             raise InputError(f"{manipulation.source} is a forget set without a manipulation",
@@ -77,6 +79,27 @@ def _resolve(ws: Workspace, options: PretrainOptions) -> tuple[Manifest, Dataset
 def exclude_path(ws: Workspace, name: str) -> Path:
     """The model's own copy of the rows it was trained without (a user's file may change)."""
     return ws.root / "manifests" / "model" / f"{name}.exclude.npy"
+
+
+def validation_path(ws: Workspace, name: str) -> Path:
+    """The rows `--val-fraction` held out as the model's validation split."""
+    return ws.root / "manifests" / "model" / f"{name}.validation.npy"
+
+
+def draw_validation(labels: np.ndarray, num_classes: int, fraction: float, seed: int,
+                    excluded: np.ndarray | None) -> np.ndarray:
+    """A class-balanced share of the rows not already excluded: round(n_c·fraction) rows of
+    each class c (halves up, as `--fraction` draws), from a generator of its own seed."""
+    candidates = np.arange(len(labels)) if excluded is None else np.setdiff1d(np.arange(len(labels)), excluded)
+    rng = np.random.default_rng([int(seed), 0x5A11D])  # not the pretraining stream
+    picked = class_balanced_sample(labels[candidates], num_classes, fraction, rng)
+    rows = np.sort(candidates[picked]).astype(np.int64)
+    if rows.size == 0:
+        raise InputError(f"--val-fraction {fraction} holds out no row of {len(candidates)}",
+                         hint="choose a larger fraction")
+    if rows.size >= len(candidates):
+        raise InputError(f"--val-fraction {fraction} holds out every train row", hint="choose a smaller fraction")
+    return rows
 
 
 def save_rows(path: Path, rows: np.ndarray) -> None:
@@ -109,7 +132,10 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
     view = (training_view(ws, manipulation, len(train_split)) if manipulation
             else TrainingView.clean(train_split.labels))
     excluded = excluded_rows(options.exclude, len(train_split)) if options.exclude is not None else None
-    kept = None if excluded is None else ~indices_to_mask(excluded, len(train_split))
+    validation = (draw_validation(view.labels, info.num_classes, options.val_fraction, options.seed, excluded)
+                  if options.val_fraction else None)
+    held_out = [rows for rows in (excluded, validation) if rows is not None]
+    kept = ~indices_to_mask(np.concatenate(held_out), len(train_split)) if held_out else None
     trained_rows = len(train_split) if kept is None else int(kept.sum())
 
     # From here on the dataset is seen as the model sees it: normalised by the recipe's rule.
@@ -153,6 +179,8 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         "speed": asdict(switches),
         "manipulation": manipulation.name if manipulation else None,
         **({"excluded_rows": int(excluded.size)} if excluded is not None else {}),
+        **({"val_fraction": options.val_fraction, "validation_rows": int(validation.size)}
+           if validation is not None else {}),
     }
     checkpoint = Checkpointer(ws.ckpt_path(name, ".resume"), fingerprint=config)
     checkpoint.refuse_to_start_over(f"model {name}", resume=options.resume, force=options.force)
@@ -180,6 +208,9 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         "train_accuracy": accuracy(train_logits if kept is None else train_logits[torch.from_numpy(kept)],
                                    torch.from_numpy(view.train_label if kept is None else view.train_label[kept])),
         "test_accuracy": accuracy(test_logits, torch.from_numpy(test_split.labels)),
+        **({"validation_accuracy": accuracy(train_logits[torch.from_numpy(validation)],
+                                            torch.from_numpy(view.labels[validation]))}
+           if validation is not None else {}),
         "wall_seconds": result.wall_seconds,
         "threads": torch.get_num_threads(),  # CPU threads the run had (train/threads.py)
         "steps": result.steps,
@@ -193,10 +224,13 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         "init": ws.ckpt_path(name, ".init"),
         "difficulty": ws.table_path("model", name, "difficulty"),
         **({"exclude": exclude_path(ws, name)} if excluded is not None else {}),
+        **({"validation": validation_path(ws, name)} if validation is not None else {}),
     }
     with ws.replacing("model", name, paths.values()):
         if excluded is not None:
             save_rows(paths["exclude"], excluded)
+        if validation is not None:
+            save_rows(paths["validation"], validation)
         save_tensors(paths["weights"], plain.state_dict(), metadata)
         save_tensors(paths["init"], init_state, metadata)
         save_table(paths["difficulty"], difficulty)
@@ -209,7 +243,10 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         # Still under the name's lock: a run of the same name that starts once it is
         # released must not lose its own fresh checkpoints to this removal.
         checkpoint.remove()
-    sanity.report(f"pretrain {name}", {"train": summary["train_accuracy"], "test": summary["test_accuracy"]},
+    shown = {"train": summary["train_accuracy"], "test": summary["test_accuracy"]}
+    if validation is not None:
+        shown["validation"] = summary["validation_accuracy"]
+    sanity.report(f"pretrain {name}", shown,
                   [sanity.chance_warning(f"model {name}", summary["test_accuracy"], info.num_classes)])
     distributed.barrier()
     distributed.shutdown()
