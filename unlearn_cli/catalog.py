@@ -48,13 +48,15 @@ def _manipulations() -> list[tuple[str, str]]:
 def _methods() -> list[tuple[str, str]]:
     from unlearn_cli.methods import METHODS
     from unlearn_cli.params import describe_fields
+    from unlearn_cli.space import describe_space
 
     rows = []
     for name, spec in METHODS.items():
         fields = describe_fields(spec.params)
         params = "; ".join(f"{key} ({kind}) = {default!r}" for key, kind, default in fields) or "none"
         training = _recipe_line(spec)
-        rows.append((name, f"{spec.description}. Params: {params}. Training: {training}."))
+        space = describe_space(spec.space) or "nothing to tune"
+        rows.append((name, f"{spec.description}. Params: {params}. Training: {training}. Tune space: {space}."))
     return rows
 
 

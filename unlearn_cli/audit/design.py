@@ -266,7 +266,7 @@ def fixed_plan(ws: Workspace, settings: AuditSettings, name: str, *, device: str
 
     def run(k: int, model: str, copy: str, deps: tuple[str, ...], options: UnlearnOptions, seed: int) -> str:
         resolved = options.resolve()
-        run_name = naming.run_name(copy, resolved.spec.name, options.preset,
+        run_name = naming.run_name(copy, resolved.spec.name, resolved.preset.preset.name if resolved.preset else None,
                                    naming.changed_params(resolved.params, resolved.baseline), seed,
                                    tags=options.generic.name_tags())
         options = replace(options, model=model, forget=copy, seed=seed, name=run_name, device=device)
@@ -390,7 +390,7 @@ def halves_plan(ws: Workspace, settings: AuditSettings, name: str, *, device: st
             (pretrain,)))
         copy_rows[forget] = np.flatnonzero(masks[k] & in_pool).astype(np.int64)
         resolved = method.resolve()
-        run_name = naming.run_name(copy, resolved.spec.name, method.preset,
+        run_name = naming.run_name(copy, resolved.spec.name, resolved.preset.preset.name if resolved.preset else None,
                                    naming.changed_params(resolved.params, resolved.baseline), k,
                                    tags=method.generic.name_tags())
         run = nodes.add(_node("unlearn", run_name, replace(method, model=shadow, forget=copy, seed=k, name=run_name,

@@ -22,6 +22,7 @@ from unlearn_cli.methods.base import Unlearned, adam, register_method
 from unlearn_cli.methods.common import reinit_head
 from unlearn_cli.methods.context import UnlearnContext, derive_seed
 from unlearn_cli.methods.losses import distill_kl, soft_targets
+from unlearn_cli.space import integers, log_uniform, uniform
 from unlearn_cli.train.loop import StepOutput
 
 
@@ -71,6 +72,8 @@ def badteacher_objective(competent: nn.Module, incompetent: nn.Module, is_forget
     description="distil from the original model on retain samples and a random-init model on forget "
     "samples: KL(teacher || student) at temperature T, batchmean",
     params=BadTeacherParams, recipe=adam(1e-4, epochs=1),
+    space={"lr": log_uniform(1e-6, 1e-2), "epochs": integers(1, 5), "temperature": log_uniform(0.5, 8.0),
+           "retain_fraction": uniform(0.1, 1.0)},
     reference="vikram2000b/bad-teaching-unlearning unlearn.py (its KL reduces by 'mean'; ours by "
     "'batchmean' unless kl_reduction=mean)",
 )

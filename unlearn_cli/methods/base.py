@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from unlearn_cli.registry import Registry
+from unlearn_cli.space import TRAINING_KEYS, Range, check_declared
 from unlearn_cli.train.optim import OptimizerSpec
 from unlearn_cli.train.recipes import Recipe
 from unlearn_cli.train.schedules import ScheduleSpec
@@ -56,6 +57,9 @@ class MethodSpec:
     distributed: bool = False  # may run under torchrun (DDP)
     reference: str = ""  # where its rule comes from, for `unlearn ls methods`
     check_model: ModelCheck | None = None  # what it needs of the architecture (e.g. a linear head)
+    # What `unlearn tune` searches by default: training settings and the method's own
+    # parameters (unlearn_cli/space.py); empty: nothing to tune (retrain).
+    space: dict[str, Range] = field(default_factory=dict)
 
     def refused(self, training_options: list[str]) -> list[str]:
         """Which of the given training options this method refuses: all of them if it does not
@@ -76,14 +80,19 @@ def register_method(
     distributed: bool = False,
     reference: str = "",
     check_model: ModelCheck | None = None,
+    space: dict[str, Range] | None = None,
 ) -> Callable[[RunFn], RunFn]:
     """Decorator: register `run` as the unlearning method `name`."""
     if not (dataclasses.is_dataclass(params) and params.__dataclass_params__.frozen):  # type: ignore[attr-defined]
         raise TypeError(f"method '{name}': params must be a frozen dataclass")
+    space = dict(space or {})
+    check_declared(space, params, f"method '{name}'")
+    if not trains and set(space) & set(TRAINING_KEYS):
+        raise TypeError(f"method '{name}' does not train, so its space cannot draw {sorted(set(space) & set(TRAINING_KEYS))}")
 
     def decorator(run: RunFn) -> RunFn:
         METHODS.add(name, MethodSpec(name, description, params, run, recipe, trains, distributed, reference,
-                                     check_model))
+                                     check_model, space))
         return run
 
     return decorator

@@ -28,6 +28,7 @@ from unlearn_cli.errors import InputError
 from unlearn_cli.methods.base import NoParams, Unlearned, register_method, sgd
 from unlearn_cli.methods.context import UnlearnContext, derive_seed
 from unlearn_cli.methods.losses import ce_loss
+from unlearn_cli.space import integers, log_uniform
 from unlearn_cli.train.gradients import input_gradient
 from unlearn_cli.train.loop import StepOutput
 from unlearn_cli.train.objectives import cross_entropy
@@ -92,6 +93,7 @@ def shrink_objective(teacher: nn.Module, bound: float, mean: Sequence[float], st
     description="relabel each forget sample with the original model's prediction (true class excluded) on "
     "its FGSM neighbour (bound in [0,1] pixels); fine-tune on D_f with those labels",
     params=BoundaryShrinkParams, recipe=sgd(0.01, epochs=10),
+    space={"lr": log_uniform(1e-4, 1e-1), "epochs": integers(1, 10), "bound": log_uniform(0.01, 0.3)},
     reference="OPTML-Group/Unlearn-Saliency Classification/unlearn/boundary_sh.py",
 )
 def boundary_shrink(ctx: UnlearnContext, params: BoundaryShrinkParams) -> Unlearned:
@@ -145,6 +147,7 @@ def narrowed(head: nn.Linear, outputs: int) -> nn.Linear:
     description="add a shadow class output to the linear head, fine-tune on D_f all labelled shadow, then "
     "remove the shadow output",
     params=NoParams, recipe=sgd(0.01, epochs=10),
+    space={"lr": log_uniform(1e-4, 1e-1), "epochs": integers(1, 10)},
     reference="OPTML-Group/Unlearn-Saliency Classification/unlearn/boundary_ex.py",
     check_model=lambda model, params: extendable_head(model, "boundary_expand"),
 )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from unlearn_cli.methods.base import Unlearned, register_method, sgd
 from unlearn_cli.methods.common import freeze_all_but_last_k
 from unlearn_cli.methods.context import UnlearnContext
+from unlearn_cli.space import integers, log_uniform
 from unlearn_cli.train.objectives import cross_entropy
 
 
@@ -23,6 +24,7 @@ class FinetuneParams:
     "finetune",
     description="fine-tune on D_r with cross-entropy; k=K: CF-k, only the last K layers train",
     params=FinetuneParams, recipe=sgd(0.01, epochs=10),
+    space={"lr": log_uniform(1e-4, 1e-1), "epochs": integers(1, 10)},
     reference="Unlearn-Sparse unlearn/FT.py; corrective-unlearning-bench ApplyK (CF-k)",
 )
 def finetune(ctx: UnlearnContext, params: FinetuneParams) -> Unlearned:

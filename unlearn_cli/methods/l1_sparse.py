@@ -14,6 +14,7 @@ from unlearn_cli.errors import InputError
 from unlearn_cli.methods.base import Unlearned, register_method, sgd
 from unlearn_cli.methods.context import UnlearnContext
 from unlearn_cli.methods.losses import ce_loss
+from unlearn_cli.space import integers, log_uniform
 from unlearn_cli.train.loop import StepOutput
 
 
@@ -48,6 +49,7 @@ def l1_objective(alpha: float, steps_per_epoch: int, epochs: int):
     "l1_sparse",
     description="fine-tune on D_r with CE + alpha_e*||theta||_1, alpha_e decaying linearly per epoch",
     params=L1SparseParams, recipe=sgd(0.01, epochs=10),
+    space={"lr": log_uniform(1e-4, 1e-1), "epochs": integers(1, 10), "alpha": log_uniform(1e-5, 1e-2)},
     reference="Unlearn-Sparse unlearn/FT.py FT_l1",
 )
 def l1_sparse(ctx: UnlearnContext, params: L1SparseParams) -> Unlearned:

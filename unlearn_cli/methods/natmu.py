@@ -40,6 +40,7 @@ from unlearn_cli.errors import InputError
 from unlearn_cli.methods.base import Unlearned, adam, register_method
 from unlearn_cli.methods.common import reinit_head
 from unlearn_cli.methods.context import UnlearnContext, derive_seed
+from unlearn_cli.space import integers, log_uniform, uniform
 from unlearn_cli.train.inference import predict_logits
 from unlearn_cli.train.objectives import cross_entropy
 from unlearn_cli.train.schedules import ScheduleSpec
@@ -399,6 +400,7 @@ class Hybrids:
     params=NatmuParams,
     recipe=adam(1e-3, weight_decay=2e-3, decoupled=True, epochs=5, schedule=ScheduleSpec("natmu_cosine")),
     reference="ZhengbaoHe/NatMU sample-wise/natmu.py, class-wise/natmu.py, utils/generate_patch_data.py",
+    space={"lr": log_uniform(1e-4, 1e-2), "epochs": integers(1, 10), "delta": uniform(-0.5, 0.2)},
 )
 def natmu(ctx: UnlearnContext, params: NatmuParams) -> Unlearned:
     view, forget_rows, retain_rows = ctx.view, ctx.forget_rows, ctx.retain_rows

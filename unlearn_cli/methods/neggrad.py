@@ -12,6 +12,7 @@ from unlearn_cli.errors import InputError
 from unlearn_cli.methods.base import NoParams, Unlearned, register_method, sgd
 from unlearn_cli.methods.context import UnlearnContext
 from unlearn_cli.methods.losses import ce_loss
+from unlearn_cli.space import integers, log_uniform, uniform
 from unlearn_cli.train.loop import StepOutput
 from unlearn_cli.train.sources import Paired, PairedBatch
 
@@ -24,6 +25,7 @@ def _ascent(model: nn.Module, batch: Batch, step: int) -> StepOutput:
     "neggrad",
     description="gradient ascent on D_f: minimise -CE on the forget set",
     params=NoParams, recipe=sgd(1e-4, epochs=5),
+    space={"lr": log_uniform(1e-6, 1e-2), "epochs": integers(1, 5)},
     reference="Unlearn-Sparse unlearn/GA.py",
 )
 def neggrad(ctx: UnlearnContext, params: NoParams) -> Unlearned:
@@ -54,6 +56,7 @@ def neggrad_plus_loss(alpha: float):
     description="minimise alpha*CE(retain batch) - (1-alpha)*CE(forget batch), each retain batch "
     "paired with a cycled forget batch",
     params=NegGradPlusParams, recipe=sgd(0.01, epochs=5),
+    space={"lr": log_uniform(1e-4, 1e-1), "epochs": integers(1, 10), "alpha": uniform(0.5, 1.0)},
     reference="Kurmanji et al. (SCRUB paper) NegGrad+",
 )
 def neggrad_plus(ctx: UnlearnContext, params: NegGradPlusParams) -> Unlearned:

@@ -169,10 +169,17 @@ PRESETS.add("corrective-cifar100", _corrective_preset(
     retrain_steps=6000, short_steps=1500))
 
 
+def load_preset(name: str) -> Preset:
+    """A registered preset, or a preset file (`preset_files.py`) where `name` ends in .toml."""
+    from unlearn_cli.methods.preset_files import is_preset_file, read_preset_file
+
+    return read_preset_file(name) if is_preset_file(name) else PRESETS.get(name)
+
+
 def preset_for(name: str, method: str) -> ResolvedPreset:
-    """The entry of preset `name` for `method`; an unknown preset lists the presets, a preset
-    without that method lists the methods it has."""
-    preset = PRESETS.get(name)
+    """The entry of preset `name` (registered, or a preset file) for `method`; an unknown preset
+    lists the presets, a preset without that method lists the methods it has."""
+    preset = load_preset(name)
     if method not in preset.methods:
         raise InputError(f"preset {name} has no settings for method '{method}'",
                          hint=f"it has: {', '.join(preset.methods)}")

@@ -11,6 +11,7 @@ import numpy as np
 from unlearn_cli.methods.base import Unlearned, adam, register_method
 from unlearn_cli.methods.common import reinit_head
 from unlearn_cli.methods.context import UnlearnContext, derive_seed
+from unlearn_cli.space import integers, log_uniform
 from unlearn_cli.train.objectives import cross_entropy
 
 
@@ -40,6 +41,7 @@ class RandomLabelParams:
     "random_label",
     description="fine-tune on D_r ∪ D_f, each forget sample with one fixed random label ≠ its own",
     params=RandomLabelParams, recipe=adam(2e-5, weight_decay=4e-4, decoupled=True, epochs=5),
+    space={"lr": log_uniform(1e-6, 1e-3), "epochs": integers(1, 10)},
     reference="Graves et al. Amnesiac ML; Unlearn-Saliency unlearn/RL.py; NatMU amnesiac.py",
 )
 def random_label(ctx: UnlearnContext, params: RandomLabelParams) -> Unlearned:

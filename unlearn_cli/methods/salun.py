@@ -28,6 +28,7 @@ from unlearn_cli.errors import InputError
 from unlearn_cli.methods.base import Unlearned, register_method, sgd
 from unlearn_cli.methods.context import UnlearnContext
 from unlearn_cli.methods.random_label import relabelled
+from unlearn_cli.space import integers, log_uniform, uniform
 from unlearn_cli.train.gradients import batch_cross_entropy, summed_gradient_statistic
 from unlearn_cli.train.loop import FrozenMask
 from unlearn_cli.train.objectives import cross_entropy
@@ -80,6 +81,7 @@ def frozen_outside(model: nn.Module, masks: dict[str, Tensor]) -> FrozenMask:
     description="saliency mask = top `threshold` fraction (global) of |grad CE| summed over D_f; then "
     "random_label training in which the weights outside the mask stay exactly fixed",
     params=SalunParams, recipe=sgd(0.013, epochs=10),
+    space={"lr": log_uniform(1e-4, 1e-1), "epochs": integers(1, 10), "threshold": uniform(0.1, 0.9)},
     reference="OPTML-Group/Unlearn-Saliency Classification/generate_mask.py, unlearn/RL.py",
 )
 def salun(ctx: UnlearnContext, params: SalunParams) -> Unlearned:

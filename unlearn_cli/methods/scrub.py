@@ -23,6 +23,7 @@ from unlearn_cli.errors import InputError
 from unlearn_cli.methods.base import Unlearned, register_method, sgd
 from unlearn_cli.methods.context import UnlearnContext
 from unlearn_cli.methods.losses import ce_loss, distill_kl, soft_targets
+from unlearn_cli.space import integers, log_uniform, uniform
 from unlearn_cli.train.loop import StepOutput
 from unlearn_cli.train.sources import PhaseBatch, Phased
 
@@ -81,6 +82,8 @@ def lr_factor(epoch: int, decay_epochs: tuple[int, ...]) -> float:
     "min passes on D_r (gamma*CE + alpha*KL); KL x T^2, batchmean; form=steps: msteps in optimiser "
     "steps, max passes maximise gamma*CE + alpha*KL, the recipe's schedule (the corrective repository)",
     params=ScrubParams, recipe=sgd(5e-4, epochs=5),
+    space={"lr": log_uniform(1e-5, 1e-2), "epochs": integers(2, 10), "msteps": integers(1, 5),
+           "alpha": uniform(0.1, 1.0), "kd_T": log_uniform(1.0, 8.0)},
     reference="meghdadk/SCRUB (repdistiller loops.train_distill, DistillKL); form=steps: "
     "corrective-unlearning-bench src/methods.py Scrub",
 )

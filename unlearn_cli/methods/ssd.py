@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from unlearn_cli.errors import InputError
 from unlearn_cli.methods.base import Unlearned, register_method
 from unlearn_cli.methods.context import UnlearnContext
+from unlearn_cli.space import log_uniform
 from unlearn_cli.train.gradients import (
     LabelledBatch,
     batch_cross_entropy,
@@ -99,6 +100,7 @@ def selective_synaptic_dampening(model: nn.Module, forget_batches: Iterable[Labe
     "entries with I_f > alpha*I_D are multiplied by min(lam*I_D/I_f, 1); label_free=true: LF-SSD "
     "(loss ||logits||^2, |grad|)",
     params=SsdParams, recipe=None, trains=False,
+    space={"alpha": log_uniform(1.0, 100.0), "lam": log_uniform(0.1, 10.0)},
     reference="if-loops/selective-synaptic-dampening src/ssd.py (calc_importance, modify_weight); "
     "README 'Implementing LFSSD'",
 )

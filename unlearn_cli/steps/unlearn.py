@@ -55,7 +55,7 @@ class _Plan:
     preset: ResolvedPreset | None
 
 
-def _pair(ws: Workspace, options: UnlearnOptions) -> tuple[Manifest, Manifest]:
+def model_and_forget(ws: Workspace, options: UnlearnOptions) -> tuple[Manifest, Manifest]:
     """The model and the forget set, each inferred from the other where the other names it:
     a forget set made from a model names it; a model pretrained on a manipulation names the
     manipulation, whose known part is D_f."""
@@ -109,7 +109,7 @@ def _resolve(ws: Workspace, options: UnlearnOptions) -> _Plan:
     if distributed.launched_by_torchrun() and os.environ.get("WORLD_SIZE", "1") != "1" and not spec.distributed:
         raise InputError(f"method '{spec.name}' does not run under torchrun",
                          hint="run it as a single process (only retrain is distributed)")
-    model, forget = _pair(ws, options)
+    model, forget = model_and_forget(ws, options)
     dataset = dataset_of(ws, model)
     if preset is not None:
         preset.warn_if_other_dataset(DatasetInfo.from_manifest(dataset).name)
@@ -121,7 +121,7 @@ def _resolve(ws: Workspace, options: UnlearnOptions) -> _Plan:
         raise InputError(f"forget set {forget.name} leaves D_r empty", hint="make a smaller forget set")
     # <forget set>-<method>[-<preset>][-<param><value>…]-s<seed>: the parameters that differ
     # from the method's defaults under the preset, so a parameter sweep gets distinct names.
-    default = naming.run_name(forget.name, spec.name, options.preset,
+    default = naming.run_name(forget.name, spec.name, preset.preset.name if preset else None,
                               naming.changed_params(params, choice.baseline), options.seed)
     name = name_or_default(options.name, default)
     return _Plan(spec, params, model, forget, dataset, name, preset)
@@ -169,7 +169,7 @@ def prepare(ws: Workspace, options: UnlearnOptions) -> PreparedRun:
 
     info = model_info(ws, model_manifest, DatasetInfo.from_manifest(plan.dataset))
     train_split = load_split(ws, plan.dataset, "train")
-    view: TrainingView = training_view(ws, plan.forget, len(train_split))
+    view: TrainingView = training_view(ws, plan.forget, len(train_split), model_manifest)
     model = load_weights(ws, model_manifest, device)
     switches = switches.for_model(model, device)
     init_loader = None
@@ -262,16 +262,24 @@ def unlearn(ws: Workspace, options: UnlearnOptions) -> Path | None:
 
 def _report_accuracies(ws: Workspace, plan: _Plan, ctx: UnlearnContext, model: torch.nn.Module) -> None:
     """The run's forget and test accuracy on stderr (train/sanity.py), in float32: one pass over
-    D_f and the test split, a fraction of what the method cost."""
+    D_f and the test split, a fraction of what the method cost. A model with a validation split
+    shows validation accuracy instead, so a run never reads the test split (`tune` relies on it)."""
     forget_rows = np.flatnonzero(ctx.view.forget)
     forget_logits = predict_logits(model, ctx.eval_loader(forget_rows))
-    test = load_split(ws, plan.dataset, "test")
-    test_loader = eval_loader(DeviceSplit.from_numpy(test.images, test.labels, ctx.device), ctx.info.mean, ctx.info.std)
-    test_accuracy = accuracy(predict_logits(model, test_loader), torch.from_numpy(test.labels))
+    if ctx.view.validation is not None:
+        rows = np.flatnonzero(ctx.view.validation)
+        held_out, labels = "validation", torch.from_numpy(ctx.view.labels[rows])
+        logits = predict_logits(model, ctx.eval_loader(rows))
+    else:
+        test = load_split(ws, plan.dataset, "test")
+        test_loader = eval_loader(DeviceSplit.from_numpy(test.images, test.labels, ctx.device), ctx.info.mean,
+                                  ctx.info.std)
+        held_out, labels, logits = "test", torch.from_numpy(test.labels), predict_logits(model, test_loader)
+    held_out_accuracy = accuracy(logits, labels)
     forget_labels = torch.from_numpy(ctx.view.train_label[forget_rows])
     sanity.report(f"{plan.spec.name} {plan.name}",
-                  {"forget": accuracy(forget_logits, forget_labels), "test": test_accuracy},
-                  [sanity.chance_warning(f"run {plan.name}", test_accuracy, ctx.num_classes)])
+                  {"forget": accuracy(forget_logits, forget_labels), held_out: held_out_accuracy},
+                  [sanity.chance_warning(f"run {plan.name}", held_out_accuracy, ctx.num_classes)])
 
 
 def _check_model(spec: MethodSpec, params: Any, arch: Architecture) -> None:

@@ -32,7 +32,8 @@ from unlearn_cli.errors import InputError
 from unlearn_cli.forget import MANIPULATIONS
 from unlearn_cli.forget.base import selection_tag
 from unlearn_cli.methods import METHODS
-from unlearn_cli.methods.presets import PRESETS, preset_for
+from unlearn_cli.methods.preset_files import is_preset_file
+from unlearn_cli.methods.presets import PRESETS, load_preset, preset_for
 from unlearn_cli.metrics import check_metric_names
 from unlearn_cli.models import MODELS
 from unlearn_cli.paths import user_path
@@ -177,7 +178,8 @@ def _registered(doc: Doc, path: KeyPath, registry: Any, what: str, *, required: 
         raise doc.error(path[:-1] or path, f"the grid names no {what}s: add {path[-1]} = [...]",
                         hint=f"valid {what}s: {', '.join(registry.names())}")
     for value, where in values:
-        if value is not None and value != NO_PRESET and value not in registry:
+        if value is not None and value != NO_PRESET and value not in registry and not (
+                registry is PRESETS and is_preset_file(value)):
             raise doc.error(where, f"unknown {what} '{value}'", hint=f"valid {what}s: {', '.join(registry.names())}")
     return values
 
@@ -507,7 +509,8 @@ class _Setting:
     def _original(self, model_node: str, model: str, target: _Target,
                   reference: tuple[str, str, str | None] | None) -> str:
         """The model before unlearning, on the forget set: the report's "original" row."""
-        name = naming.original_evaluation_name(model, target.name, reference[2] if reference else None)
+        preset = reference[2] if reference else None
+        name = naming.original_evaluation_name(model, target.name, load_preset(preset).name if preset else None)
         options = EvaluateOptions(run=model, forget=target.name, reference=reference[1] if reference else None,
                                   metrics=self.metrics, name=name, seed=self.evaluate_seed, device=self.b.device)
         deps = (model_node, target.node, *([reference[0]] if reference else []))
@@ -523,7 +526,7 @@ class _Setting:
         elif entry.preset is not None:
             applied = entry.preset
         else:
-            applied = preset if preset is not None and spec.name in PRESETS.get(preset).methods else None
+            applied = preset if preset is not None and spec.name in load_preset(preset).methods else None
         generic_options = GenericOptions.coerced(generic)
         options = UnlearnOptions(method=spec.name, model=model, forget=target.name, params=dict(params), preset=applied,
                                  generic=generic_options, seed=seed, device=self.b.device)
@@ -531,7 +534,8 @@ class _Setting:
             choice = options.resolve()
         except InputError as error:
             raise _rewrap(self.doc, (*at, "params"), error) from None
-        name = naming.run_name(target.run_base, spec.name, applied, naming.changed_params(choice.params, choice.baseline),
+        tag = choice.preset.preset.name if choice.preset else None
+        name = naming.run_name(target.run_base, spec.name, tag, naming.changed_params(choice.params, choice.baseline),
                                seed, tags=generic_options.name_tags())
         options = replace(options, name=name)
         describe = ", ".join([spec.name, *([f"preset {applied}"] if applied else []),
