@@ -20,6 +20,7 @@ TRAINING_FIXTURES = frozenset({
     "bn_workspace",  # tests/methods: a BatchNorm model on a CIFAR-format fixture
     "unlearned_workspace",  # tests/audit: an unlearned run to query
     "trained_hostile",  # tests/hostile: a trained workspace to attack
+    "tune_workspace",  # tests/tune: a model with a validation split and a forget set
 })
 
 

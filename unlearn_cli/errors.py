@@ -49,6 +49,10 @@ class ArtifactExistsError(ArtifactError):
     """An artifact of that name exists already and `--force` was not given."""
 
 
+class ArtifactBusyError(ArtifactError):
+    """Another process holds the artifact's lock: it is making that artifact right now."""
+
+
 class ModelError(UnlearnError):
     """A model that cannot be built for the data (e.g. an image too small)."""
 

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from unlearn_cli.artifacts.files import NO_LOCK_ERRNOS
-from unlearn_cli.errors import ArtifactError
+from unlearn_cli.errors import ArtifactBusyError, ArtifactError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def acquire(path: Path, what: str) -> None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise ArtifactError(
+            raise ArtifactBusyError(
                 f"{what} is being written by another run right now (it holds {path})",
                 hint="wait for that run to finish (then pass --force to replace its result), "
                 "or choose another --name",

@@ -23,8 +23,9 @@ from unlearn_cli.errors import ArtifactError
 SCHEMA_VERSION = 1
 _TAMPERED_HINT = "the manifest was edited by hand or is not from this tool; re-run the step that made it with --force"
 # query: one model's float32 logits on an audit's rows; audit: `unlearn audit`'s statistics
-# (its manifest lives in its own folder, audits/<name>/manifest.json: Workspace.manifest_path).
-KINDS = ("dataset", "model", "forget-set", "unlearned", "evaluation", "report", "query", "audit")
+# (its manifest lives in its own folder, audits/<name>/manifest.json: Workspace.manifest_path);
+# tune: `unlearn tune`'s study outputs, likewise in tune/<name>/manifest.json.
+KINDS = ("dataset", "model", "forget-set", "unlearned", "evaluation", "report", "query", "audit", "tune")
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,9 @@ MAX_NAME_LENGTH = 150  # file names add up to ~35 characters of suffixes and tem
 # init file of <run>, and `<name>.json` the manifest of <name>.
 _RESERVED_SUFFIXES = (".json", ".init", ".resume")
 AUDIT_KIND = "audit"
+# Kinds whose artifact is a folder a user opens (tables, plots and the manifest together):
+# kind → the workspace folder that holds one folder per artifact.
+FOLDER_KINDS = {AUDIT_KIND: "audits", "tune": "tune"}
 
 
 def check_name(name: str) -> str:
@@ -79,9 +82,8 @@ class Workspace:
     # --- paths ---------------------------------------------------------------------------
     def manifest_path(self, kind: str, name: str) -> Path:
         assert kind in KINDS, kind
-        if kind == AUDIT_KIND:
-            # An audit is a folder a user opens (its tables, plots and manifest together).
-            return self.root / "audits" / check_name(name) / "manifest.json"
+        if kind in FOLDER_KINDS:
+            return self.root / FOLDER_KINDS[kind] / check_name(name) / "manifest.json"
         return self.root / "manifests" / kind / f"{check_name(name)}.json"
 
     def table_path(self, kind: str, name: str, table: str) -> Path:
@@ -131,8 +133,8 @@ class Workspace:
 
     # --- resolution ----------------------------------------------------------------------
     def names(self, kind: str) -> list[str]:
-        if kind == AUDIT_KIND:
-            folder = self.root / "audits"
+        if kind in FOLDER_KINDS:
+            folder = self.root / FOLDER_KINDS[kind]
             return sorted(p.parent.name for p in folder.glob("*/manifest.json")) if folder.is_dir() else []
         folder = self.root / "manifests" / kind
         return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
@@ -152,8 +154,9 @@ class Workspace:
             return
         manifest = manifest.resolve()  # only now: the common case costs one stat
         kind, name = manifest.parent.name, manifest.stem
-        if manifest.name == "manifest.json" and manifest.parent.parent == self.root / "audits":
-            kind, name = AUDIT_KIND, manifest.parent.name
+        folder_kinds = {self.root / folder: kind for kind, folder in FOLDER_KINDS.items()}
+        if manifest.name == "manifest.json" and manifest.parent.parent in folder_kinds:
+            kind, name = folder_kinds[manifest.parent.parent], manifest.parent.name
         elif manifest.parent.parent != self.root / "manifests":
             return  # not one of this workspace's manifests: nothing of ours to finish
         if kind not in KINDS or not _NAME.fullmatch(name):

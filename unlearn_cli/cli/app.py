@@ -17,6 +17,7 @@ from unlearn_cli.cli import prepare_data as prepare_data_cmd
 from unlearn_cli.cli import pretrain as pretrain_cmd
 from unlearn_cli.cli import report as report_cmd
 from unlearn_cli.cli import sweep as sweep_cmd
+from unlearn_cli.cli import tune as tune_cmd
 from unlearn_cli.cli import unlearn as unlearn_cmd
 from unlearn_cli.cli.errors import ErrorMappingGroup
 from unlearn_cli.cli.help import Command
@@ -63,5 +64,6 @@ app.command("evaluate", cls=Command)(evaluate_cmd.evaluate)
 app.command("report", cls=Command)(report_cmd.report)
 app.command("sweep", cls=Command)(sweep_cmd.sweep)
 app.command("audit", cls=Command)(audit_cmd.audit)
+app.command("tune", cls=Command)(tune_cmd.tune)
 app.command("demo", cls=Command)(demo_cmd.demo)
 app.command("ls", cls=Command)(ls_cmd.ls)
