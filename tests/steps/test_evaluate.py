@@ -224,7 +224,7 @@ def test_every_metric_is_reachable_from_the_cli(ecli):
     """Every registered metric appears for some evaluation the CLI can produce."""
     ws = ecli.workspace
     ecli("make-forget-set", "--dataset", "digits", "--manipulation", "poison", "--size", "30", "--name", "p")
-    pretrained(ws, manipulation="p", name="pm", epochs=1)
+    pretrained(ws, manipulation="p", name="pm", epochs=1, val_fraction=0.1)  # VA needs a validation split
     ecli("make-forget-set", "--model", "pm", "--class", "2", "--name", "pc")
     ecli("make-forget-set", "--dataset", "digits", "--manipulation", "interclass", "--size", "20", "--classes", "1,7",
          "--name", "ic")

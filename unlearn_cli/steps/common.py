@@ -71,6 +71,10 @@ def training_view(ws: Workspace, manifest: Manifest, train_size: int, model: Man
     if model is not None:
         view.excluded = excluded_mask(ws, model, train_size)
         view.validation = validation_mask(ws, model, train_size)
+        if view.excluded is not None:
+            # A manipulation's rows the model never saw (its validation split may hold some)
+            # cannot be forgotten either.
+            view.forget = view.forget & ~view.excluded
     return view
 
 

@@ -45,9 +45,12 @@ def read_run(ws: Workspace, ref: str) -> Manifest:
     return ws.read_one_of(RUN_KINDS, ref)
 
 
-def pretrained_model(ws: Workspace, run: Manifest) -> Manifest:
-    """The pretrained model a run is (the "before" row) or was unlearned from."""
-    return run if run.kind == "model" else ws.read("model", ws.abs(run.parents["model"].path))
+def pretrained_model(ws: Workspace, run: Manifest) -> Manifest | None:
+    """The pretrained model a run is (the "before" row) or was unlearned from; None if it names
+    none (its forget set's model then stands for it)."""
+    if run.kind == "model":
+        return run
+    return ws.read("model", ws.abs(run.parents["model"].path)) if "model" in run.parents else None
 
 
 def forget_of(ws: Workspace, run: Manifest, explicit: str | None) -> Manifest:
@@ -86,7 +89,7 @@ def forget_test_mask(forget: Manifest, test: PreparedSplit) -> np.ndarray | None
 class _Evaluator:
     """Runs models over the splits of one dataset and forget set (data loaded once)."""
 
-    def __init__(self, ws: Workspace, dataset: Manifest, forget: Manifest, model: Manifest, device: torch.device,
+    def __init__(self, ws: Workspace, dataset: Manifest, forget: Manifest, model: Manifest | None, device: torch.device,
                  switches: SpeedSwitches) -> None:
         self.ws = ws
         self.info = DatasetInfo.from_manifest(dataset)
