@@ -47,7 +47,7 @@ def tune(
 
     Several machines, one study: unlearn tune --method salun --forget F --study salun-F --storage postgresql://user:pw@db/optuna
     """
-    from unlearn_cli.tune.options import TuneOptions
+    from unlearn_cli.steps.options import TuneOptions
     from unlearn_cli.tune.run import run_tune
 
     options = TuneOptions(method=method, forget=forget, model=model, trials=trials, seeds=_seeds(seeds, "--seeds"),

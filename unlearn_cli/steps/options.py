@@ -95,9 +95,7 @@ class PretrainOptions:
         from unlearn_cli.models import MODELS
 
         check_width(self.width)
-        if not (math.isfinite(self.val_fraction) and 0.0 <= self.val_fraction < 1.0):
-            raise InputError(f"--val-fraction {self.val_fraction} is outside [0, 1)",
-                             hint="hold out a small share, e.g. --val-fraction 0.05")
+        check_val_fraction(self.val_fraction)
         MODELS.get(self.model)
         # The recipe's fields with this run's overrides: epochs/steps, lr, batch, normalisation.
         self.recipe_for(self.dataset or DEFAULT_DATASET)
@@ -196,14 +194,17 @@ class UnlearnOptions:
 
     def resolve(self) -> MethodChoice:
         """The method, its preset entry and its parameters; a method that does not train
-        refuses the training options it would otherwise silently ignore."""
+        refuses the training options it would otherwise silently ignore. A `tune:STUDY` preset
+        is read in the workspace when the run starts (`steps/unlearn.py`); here, before the
+        study may have run, the rest is checked without it."""
         from unlearn_cli.methods import METHODS
         from unlearn_cli.methods.presets import preset_for
         from unlearn_cli.params import resolve_params
 
         spec = METHODS.get(self.method)
         self.generic.check()
-        preset = preset_for(self.preset, spec.name) if self.preset else None
+        readable = self.preset and not self.preset.startswith(TUNED_PRESET)
+        preset = preset_for(self.preset, spec.name) if readable else None
         params = resolve_params(spec.params, {**(preset.params if preset else {}), **self.params},
                                 f"method '{spec.name}'")
         baseline = resolve_params(spec.params, preset.params if preset else {}, f"preset {self.preset}")
@@ -291,3 +292,78 @@ class ReportOptions:
 
     def validate(self) -> None:
         return None
+
+
+# ---------------------------------------------------------------------------------- tune
+
+# What `unlearn tune` minimises (tune/objective.py): avg_gap (TPE) or the four gaps (NSGA-II).
+OBJECTIVES = ("avg_gap", "nsga")
+# `--preset tune:STUDY`: the best preset of study STUDY in the workspace (read when the run
+# starts, so a grid can name it before the study has run).
+TUNED_PRESET = "tune:"
+def check_val_fraction(value: float) -> None:
+    if not (math.isfinite(value) and 0.0 <= value < 1.0):
+        raise InputError(f"--val-fraction {value} is outside [0, 1)", hint="hold out a small share, e.g. --val-fraction 0.05")
+
+
+def check_trials(value: int) -> None:
+    if value < 1:
+        raise InputError(f"--trials {value} is not positive", hint="e.g. --trials 30")
+
+
+def check_objective(value: str) -> None:
+    if value not in OBJECTIVES:
+        raise InputError(f"unknown objective '{value}'", hint=f"valid objectives: {', '.join(OBJECTIVES)}")
+
+
+FRESH_SEEDS = 3  # the best trial is re-run on this many seeds none of the trials used
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    method: str
+    forget: str | None = None
+    model: str | None = None
+    trials: int = 20
+    seeds: tuple[int, ...] = (0,)
+    space: tuple[str, ...] = ()  # --space items
+    objective: str = "avg_gap"
+    sampler_seed: int = 0
+    preset: str | None = None  # the base every trial starts from (a registered preset or a file)
+    study: str | None = None
+    storage: str | None = None
+    jobs: int = 1
+    final_seeds: tuple[int, ...] | None = None  # None: FRESH_SEEDS seeds after the trials' seeds
+    device: str | None = None
+    force: bool = False
+    plots: bool = True
+
+    def validate(self) -> None:
+        check_trials(self.trials)
+        if self.jobs < 1:
+            raise InputError(f"--jobs {self.jobs} is not positive", hint="e.g. --jobs 2")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise InputError(f"--seeds {','.join(map(str, self.seeds))} must be distinct seeds ≥ 0", hint="e.g. --seeds 0,1")
+        check_objective(self.objective)
+        if self.final_seeds is not None and set(self.final_seeds) & set(self.seeds):
+            raise InputError("--final-seeds must be seeds no trial used",
+                             hint="the best trial is judged on fresh seeds: pick seeds outside --seeds")
+
+    def fresh_seeds(self) -> tuple[int, ...]:
+        if self.final_seeds is not None:
+            return self.final_seeds
+        start = max(self.seeds) + 1
+        return tuple(range(start, start + FRESH_SEEDS))
+
+    def resolved_space(self, spec: Any) -> dict[str, Any]:
+        """The method's declared space with --space's keys replaced (every bad one at once)."""
+        from unlearn_cli.space import TRAINING_KEYS, parse_space, setting_types
+
+        types = setting_types(spec.params)
+        if not spec.trains:
+            types = {key: tp for key, tp in types.items() if key not in TRAINING_KEYS}
+        space = {**spec.space, **parse_space(self.space, types, f"method '{spec.name}'")}
+        if not space:
+            raise InputError(f"method '{spec.name}' has nothing to tune",
+                             hint="tune a method with parameters or training (unlearn ls methods shows each space)")
+        return space

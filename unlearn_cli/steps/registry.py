@@ -20,7 +20,7 @@ from unlearn_cli.steps import options as opts
 
 @dataclass(frozen=True)
 class StepSpec:
-    name: str  # prepare | manipulate | pretrain | forget | unlearn | evaluate | report | query
+    name: str  # prepare | manipulate | pretrain | forget | unlearn | evaluate | report | query | tune
     kind: str  # the manifest kind it writes
     options: type
     function: str  # "module:function" of its library call, imported lazily
@@ -55,5 +55,7 @@ for _spec in (
     StepSpec("report", "report", opts.ReportOptions, "unlearn_cli.steps.report:report"),
     # An audit's per-model forward passes (float32 logits of its rows).
     StepSpec("query", "query", opts.QueryOptions, "unlearn_cli.steps.query:query", gpu=True),
+    # A grid's `tune = {...}`: the study whose best preset the method's cells run with.
+    StepSpec("tune", "tune", opts.TuneOptions, "unlearn_cli.tune.run:run_tune", gpu=True),
 ):
     STEPS.add(_spec.name, _spec)

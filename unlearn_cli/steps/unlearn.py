@@ -14,14 +14,14 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from unlearn_cli.artifacts import Manifest, Workspace, load_tensors, name_or_default, naming, save_tensors
+from unlearn_cli.artifacts import Manifest, Workspace, check_name, load_tensors, name_or_default, naming, save_tensors
 from unlearn_cli.data.loader import DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
@@ -32,7 +32,7 @@ from unlearn_cli.methods.training import recipe_from_config, resolve_training
 from unlearn_cli.models import valid_ks
 from unlearn_cli.models.architecture import Architecture
 from unlearn_cli.steps.common import dataset_of, load_weights, model_info, training_view
-from unlearn_cli.steps.options import UnlearnOptions, request_of
+from unlearn_cli.steps.options import TUNED_PRESET, UnlearnOptions, request_of
 from unlearn_cli.train import distributed, sanity
 from unlearn_cli.train.checkpoint import Checkpointer
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
@@ -209,9 +209,22 @@ def prepare(ws: Workspace, options: UnlearnOptions) -> PreparedRun:
     return PreparedRun(plan, ctx, config, checkpoint)
 
 
+def tuned_preset(ws: Workspace, options: UnlearnOptions) -> UnlearnOptions:
+    """`--preset tune:STUDY` as the path of that study's best preset file in this workspace."""
+    if not (options.preset and options.preset.startswith(TUNED_PRESET)):
+        return options
+    study = options.preset[len(TUNED_PRESET):]
+    path = ws.root / "tune" / check_name(study) / f"{study}.toml"
+    if not path.is_file():
+        raise InputError(f"study {study} has no best preset in this workspace yet ({path})",
+                         hint=f"run it first: unlearn tune --method {options.method} --study {study} ...")
+    return replace(options, preset=str(path))
+
+
 def unlearn(ws: Workspace, options: UnlearnOptions) -> Path | None:
     """Run the method and write the unlearned artifact; returns its manifest path (None on
     the non-zero ranks of a torchrun launch)."""
+    options = tuned_preset(ws, options)
     try:
         run = prepare(ws, options)
     except _AlreadyMade as made:

@@ -25,7 +25,7 @@ from typing import Any
 from unlearn_cli.errors import InputError
 from unlearn_cli.forget.manipulations import check_known_fraction, check_size
 from unlearn_cli.paths import user_path
-from unlearn_cli.steps.options import check_width
+from unlearn_cli.steps.options import check_objective, check_trials, check_val_fraction, check_width
 from unlearn_cli.sweep.tomlindex import Path as KeyPath
 from unlearn_cli.sweep.tomlindex import line_index, line_of
 from unlearn_cli.train.options import GenericOptions
@@ -89,6 +89,7 @@ _SECTIONS: dict[str, Any] = {
     "presets": STR,
     "data": Table(any_key=Table({"source": Value((str,), axis=False), "download": Value((bool,), axis=False)})),
     "pretrain": Table({"recipe": STR, "seeds": INT, "width": Value((float,), check=partial(check_width, what="width")),
+                       "val_fraction": Value((float,), check=check_val_fraction),
                        **{key: GENERIC[key] for key in ("epochs", "steps", "lr", "batch_size", "weight_decay")}}),
     "manipulation": Table({"kinds": STR, "sizes": Value((int,), check=partial(check_size, what="manipulation size")),
                            "known": Value((float,), check=partial(check_known_fraction, what="known fraction")),
@@ -98,7 +99,11 @@ _SECTIONS: dict[str, Any] = {
     "unlearn": Table({"seeds": INT, **GENERIC}),
     "methods": TableList(Table({"name": Value((str,), axis=False), "preset": Value((str,), axis=False),
                                 "reference": Value((bool,), axis=False), "params": Params(), **GENERIC,
-                                "models": STR, "datasets": STR})),
+                                "models": STR, "datasets": STR,
+                                # Tune the method first; its cells run with the study's best preset.
+                                "tune": Table({"trials": Value((int,), axis=False, check=check_trials),
+                                               "seeds": INT, "space": STR,
+                                               "objective": Value((str,), axis=False, check=check_objective)})})),
     "evaluate": Table({"metrics": Value((str,), what="a list of metric names"),
                        "original": Value((bool,), axis=False), "seed": Value((int,), axis=False)}),
     "report": Table({"name": Value((str,), axis=False), "enabled": Value((bool,), axis=False)}),

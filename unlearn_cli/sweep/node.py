@@ -21,13 +21,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from unlearn_cli.artifacts import Workspace
-from unlearn_cli.errors import TrainingError, UnlearnError
+from unlearn_cli.errors import ArtifactBusyError, TrainingError, UnlearnError
 from unlearn_cli.steps.registry import STEPS
 from unlearn_cli.sweep.plan import Node
 from unlearn_cli.sweep.status import DONE, TODO, artifact_state
 from unlearn_cli.train.threads import ENV as THREADS_ENV
+
+BUSY_POLL_S = 1.0  # how often a node whose artifact another process is making looks again
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,7 @@ def _execute(ws: Workspace, node: Node, threads: int | None) -> str:
     checkpoint = step.checkpoint(ws, node.name)
     resume = checkpoint is not None and checkpoint.exists()
     try:
-        step.run(ws, with_force(node, force=state != TODO, resume=resume).options)
+        _run_when_free(step, ws, with_force(node, force=state != TODO, resume=resume).options)
     except TrainingError as error:
         if not resume or "resume" not in error.message:
             raise
@@ -104,6 +107,17 @@ def _execute(ws: Workspace, node: Node, threads: int | None) -> str:
         checkpoint.unlink(missing_ok=True)
         step.run(ws, with_force(node, force=state != TODO).options)
     return RAN
+
+
+def _run_when_free(step: Any, ws: Workspace, options: Any) -> None:
+    """Run the step; where another process is making this very artifact (a tuning study makes
+    the retrains a grid also plans), wait for it, then the step finds it made."""
+    while True:
+        try:
+            step.run(ws, options)
+            return
+        except ArtifactBusyError:
+            time.sleep(BUSY_POLL_S)
 
 
 def _report(ws: Workspace, node: Node) -> str:

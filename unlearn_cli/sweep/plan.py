@@ -39,12 +39,14 @@ from unlearn_cli.models import MODELS
 from unlearn_cli.paths import user_path
 from unlearn_cli.steps.options import (
     DEFAULT_RECIPE,
+    TUNED_PRESET,
     EvaluateOptions,
     ForgetSetOptions,
     ManipulationOptions,
     PrepareOptions,
     PretrainOptions,
     ReportOptions,
+    TuneOptions,
     UnlearnOptions,
 )
 from unlearn_cli.steps.registry import STEPS
@@ -54,7 +56,7 @@ from unlearn_cli.train.options import GenericOptions
 from unlearn_cli.train.recipes import RECIPES
 
 # How --plan and the final count group the nodes (manipulations are make-forget-set steps).
-LABELS = ("prepare", "pretrain", "forget", "unlearn", "query", "evaluate", "report")
+LABELS = ("prepare", "pretrain", "forget", "tune", "unlearn", "query", "evaluate", "report")
 SELECTION_KEYS = ("per", "fraction", "class", "subclass", "indices")
 
 
@@ -226,6 +228,7 @@ class _MethodEntry:
     reference: bool
     models: set[str] | None = None  # only on these architectures (e.g. k values that fit them)
     datasets: set[str] | None = None
+    tune: dict[str, Any] | None = None  # `tune = {...}`: tuned per forget set, cells run its best preset
 
     def applies(self, dataset: str, model: str) -> bool:
         return (self.models is None or model in self.models) and (self.datasets is None or dataset in self.datasets)
@@ -323,7 +326,7 @@ class _Setting:
 
         doc = self.doc
         _registered(doc, ("pretrain", "recipe"), RECIPES, "recipe")
-        keys = ("recipe", "width", "epochs", "steps", "lr", "batch_size", "weight_decay", "seeds")
+        keys = ("recipe", "width", "val_fraction", "epochs", "steps", "lr", "batch_size", "weight_decay", "seeds")
         result = []
         for combo in _cross(doc, "pretrain", keys):
             seed = 0 if combo["seeds"] is None else combo["seeds"]
@@ -331,10 +334,13 @@ class _Setting:
             base = manipulation.name if manipulation else dataset
             recipe = combo["recipe"] or DEFAULT_RECIPE
             typed = GenericOptions.coerced(overrides)  # the training options pretraining shares
+            val_fraction = float(combo["val_fraction"] or 0.0)
+            val_tag = [f"val{naming.compact(val_fraction)}"] if val_fraction else []  # as pretrain names it
             name = naming.model_name(base, model, seed, width=combo["width"],
-                                     recipe=None if recipe == DEFAULT_RECIPE else recipe, tags=typed.name_tags())
+                                     recipe=None if recipe == DEFAULT_RECIPE else recipe,
+                                     tags=[*val_tag, *typed.name_tags()])
             options = PretrainOptions(
-                dataset=dataset, model=model, recipe=recipe, seed=seed,
+                dataset=dataset, model=model, recipe=recipe, seed=seed, val_fraction=val_fraction,
                 width=1.0 if combo["width"] is None else float(combo["width"]), device=self.b.device, name=name,
                 manipulation=manipulation.name if manipulation else None,
                 **{key: getattr(typed, key) for key in overrides})
@@ -418,7 +424,12 @@ class _Setting:
             models = _registered(doc, (*at, "models"), MODELS, "model")
             datasets = _registered(doc, (*at, "datasets"), DATASETS, "dataset")
             result.append(_MethodEntry(index, spec, preset, variants, bool(entry.get("reference", False)),
-                                       {m for m, _ in models} or None, {d for d, _ in datasets} or None))
+                                       {m for m, _ in models} or None, {d for d, _ in datasets} or None,
+                                       self._tune(entry, at, spec)))
+        for entry in result:
+            if entry.reference and entry.tune is not None:
+                raise doc.error(("methods", entry.index, "tune"), "the reference entry cannot be tuned",
+                                hint="tune the methods compared with retrain, not retrain itself")
         marked = [entry for entry in result if entry.reference]
         if len(marked) > 1:
             raise doc.error(("methods", marked[1].index, "reference"), "more than one [[methods]] entry is the reference",
@@ -432,6 +443,26 @@ class _Setting:
                 raise doc.error(("methods", reference.index), "the reference entry expands to several runs",
                                 hint="give the reference single values (no lists), so each forget set has one reference")
         return result
+
+    def _tune(self, entry: dict[str, Any], at: KeyPath, spec: Any) -> dict[str, Any] | None:
+        """An entry's `tune = {...}`: the study's settings, checked as `unlearn tune` checks them."""
+        table = entry.get("tune")
+        if table is None:
+            return None
+        where: KeyPath = (*at, "tune")
+        settings = {
+            "trials": int(self.doc.get((*where, "trials"), 20)),
+            "seeds": tuple(value for value, _ in _values(self.doc, (*where, "seeds"), [0])),
+            "space": tuple(value for value, _ in _values(self.doc, (*where, "space"), [])),
+            "objective": self.doc.get((*where, "objective"), "avg_gap"),
+        }
+        try:
+            options = TuneOptions(method=spec.name, **settings)
+            options.validate()
+            options.resolved_space(spec)
+        except InputError as error:
+            raise _rewrap(self.doc, where, error) from None
+        return settings
 
     def _generic(self, entry: dict[str, Any], at: KeyPath, spec: Any) -> list[dict[str, Any]]:
         """The generic training options of an entry's runs: its own, else the [unlearn] ones
@@ -535,11 +566,27 @@ class _Setting:
         except InputError as error:
             raise _rewrap(self.doc, (*at, "params"), error) from None
         tag = choice.preset.preset.name if choice.preset else None
+        deps = (model_node, target.node)
+        if entry.tune is not None:
+            # The cells run with the study's best preset, read when they start (after the study).
+            study, tune_node = self._study(model, model_node, target, entry, applied, tag)
+            options = replace(options, preset=TUNED_PRESET + study)
+            tag = "tuned" if tag is None else f"{tag}-tuned"
+            deps = (*deps, tune_node)
         name = naming.run_name(target.run_base, spec.name, tag, naming.changed_params(choice.params, choice.baseline),
                                seed, tags=generic_options.name_tags())
         options = replace(options, name=name)
         describe = ", ".join([spec.name, *([f"preset {applied}"] if applied else []),
                               *(f"{k}={v}" for k, v in params.items()), f"seed {seed}"])
-        node_id = self.b.add(_node("unlearn", name, options, (model_node, target.node)), self.doc, at,
-                             f"{describe} on {target.name}")
+        node_id = self.b.add(_node("unlearn", name, options, deps), self.doc, at, f"{describe} on {target.name}")
         return node_id, name, applied
+
+    def _study(self, model: str, model_node: str, target: _Target, entry: _MethodEntry, applied: str | None,
+               tag: str | None) -> tuple[str, str]:
+        """The tune node of an entry on a forget set (one per preset it starts from)."""
+        study = "-".join([target.name, entry.spec.name, *([tag] if tag else [])])
+        options = TuneOptions(method=entry.spec.name, forget=target.name, model=model, preset=applied, study=study,
+                              device=self.b.device, **entry.tune)
+        node = self.b.add(_node("tune", study, options, (model_node, target.node)), self.doc,
+                          ("methods", entry.index, "tune"), f"tuning of {entry.spec.name} on {target.name}")
+        return study, node

@@ -18,7 +18,6 @@ from unlearn_cli.metrics.accuracy import accuracy_values
 from unlearn_cli.metrics.mia import mia_entropy_score
 
 GAP_KEYS = ("RA", "FA", "VA", "mia_entropy")
-OBJECTIVES = ("avg_gap", "nsga")
 
 
 def gaps(ctx: EvalContext) -> dict[str, float]:

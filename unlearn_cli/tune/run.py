@@ -24,9 +24,9 @@ from unlearn_cli.artifacts import Manifest, Workspace, atomic_write_bytes, check
 from unlearn_cli.console import stderr_console
 from unlearn_cli.errors import ArtifactBusyError, ArtifactError, InputError, UnlearnError
 from unlearn_cli.space import Range, describe_space
-from unlearn_cli.steps.options import EvaluateOptions, UnlearnOptions
+from unlearn_cli.steps.options import EvaluateOptions, TuneOptions, UnlearnOptions
 from unlearn_cli.tune import outputs
-from unlearn_cli.tune.options import StudySettings, TuneOptions
+from unlearn_cli.tune.settings import StudySettings
 from unlearn_cli.tune.storage import default_url, masked, open_storage
 from unlearn_cli.tune.study import best_trial, fail_dead_trials, finished_count, open_study, sampler_for
 from unlearn_cli.tune.trial import BUSY_POLL_S, TrialRunner, made_once, retrain_options, run_options

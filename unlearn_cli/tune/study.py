@@ -11,7 +11,7 @@ from typing import Any
 
 from unlearn_cli.errors import InputError
 from unlearn_cli.tune import objective
-from unlearn_cli.tune.options import StudySettings
+from unlearn_cli.tune.settings import StudySettings
 
 log = logging.getLogger(__name__)
 

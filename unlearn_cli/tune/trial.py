@@ -22,7 +22,7 @@ from unlearn_cli.space import TRAINING_KEYS, Range
 from unlearn_cli.steps.options import UnlearnOptions
 from unlearn_cli.train.options import GenericOptions
 from unlearn_cli.tune import objective
-from unlearn_cli.tune.options import trial_tag
+from unlearn_cli.tune.settings import trial_tag
 
 BUSY_POLL_S = 1.0
 
