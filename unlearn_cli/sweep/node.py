@@ -62,7 +62,7 @@ def run_node(root: str, node: Node, *, threads: int | None = None, log_file: str
     import socket
 
     started = time.perf_counter()
-    with _output_to(log_file):
+    with output_to(log_file):
         print(f"== {node.id}: {node.step} on {socket.gethostname()} (pid {os.getpid()}) "
               f"at {time.strftime('%Y-%m-%d %H:%M:%S')}", file=sys.stderr, flush=True)
         try:
@@ -138,7 +138,7 @@ def _report(ws: Workspace, node: Node) -> str:
 
 
 @contextmanager
-def _output_to(path: str | None) -> Iterator[None]:
+def output_to(path: str | None) -> Iterator[None]:
     """Send this process's output to `path` while the node runs: the file descriptors (so C-level
     and child-process output too), Python's sys.stdout/sys.stderr (which may not be those
     descriptors, e.g. under a test runner) and the package's log records."""

@@ -25,6 +25,7 @@ from unlearn_cli.console import stderr_console
 from unlearn_cli.errors import ArtifactBusyError, ArtifactError, InputError, UnlearnError
 from unlearn_cli.space import Range, describe_space
 from unlearn_cli.steps.options import EvaluateOptions, TuneOptions, UnlearnOptions
+from unlearn_cli.sweep.node import output_to
 from unlearn_cli.tune import outputs
 from unlearn_cli.tune.settings import StudySettings
 from unlearn_cli.tune.storage import default_url, masked, open_storage
@@ -156,9 +157,10 @@ def run_tune(ws: Workspace, options: TuneOptions) -> Path | None:
 def _make_retrains(ws: Workspace, plan: TunePlan, seeds: tuple[int, ...]) -> list[str]:
     """The forget set's retrain at each seed (made once; an existing one is found)."""
     names = []
-    for seed in seeds:
-        path = made_once(ws, retrain_options(plan.model, plan.forget, seed, plan.options.device))
-        names.append(ws.read("unlearned", path).name)
+    with output_to(str(plan.folder / "logs" / "retrains.log")):
+        for seed in seeds:
+            path = made_once(ws, retrain_options(plan.model, plan.forget, seed, plan.options.device))
+            names.append(ws.read("unlearned", path).name)
     return names
 
 
@@ -182,7 +184,7 @@ def _optimize(root: Path, plan: TunePlan, threads: int | None, worker: int = 0) 
                               sampler=sampler_for(options.objective, options.sampler_seed + worker))
     runner = TrialRunner(ws, options.method, plan.model, plan.forget, options.preset, tuple(options.seeds),
                          options.objective, plan.space, options.device,
-                         ValidationScorer(ws, plan.model, plan.forget, options.device))
+                         ValidationScorer(ws, plan.model, plan.forget, options.device), plan.folder / "logs")
     remaining = options.trials - finished_count(study)
     if remaining <= 0:
         return
@@ -281,12 +283,14 @@ def _finish(ws: Workspace, plan: TunePlan, study: Any) -> Path | None:
                            "avg_gap": best.user_attrs.get("avg_gap"), "runs": best.user_attrs.get("runs")}
         fresh = options.fresh_seeds()
         _make_retrains(ws, plan, fresh)
-        for seed in fresh:
-            run = made_once(ws, run_options(options.method, plan.model, plan.forget, options.preset,
-                                            dict(best.params), seed, options.device))
-            reference = retrain_options(plan.model, plan.forget, seed, options.device).name
-            evaluations.append(_evaluated(ws, EvaluateOptions(run=ws.read("unlearned", run).name, reference=reference,
-                                                              seed=seed, device=options.device)))
+        with output_to(str(plan.folder / "logs" / "final.log")):
+            for seed in fresh:
+                run = made_once(ws, run_options(options.method, plan.model, plan.forget, options.preset,
+                                                dict(best.params), seed, options.device))
+                reference = retrain_options(plan.model, plan.forget, seed, options.device).name
+                evaluations.append(_evaluated(ws, EvaluateOptions(run=ws.read("unlearned", run).name,
+                                                                  reference=reference, seed=seed,
+                                                                  device=options.device)))
         summary["final"] = _final_summary(evaluations, fresh)
     return _write(ws, plan, study, trials, best, summary, evaluations)
 

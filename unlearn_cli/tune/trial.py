@@ -20,6 +20,7 @@ from unlearn_cli.artifacts import Manifest, Workspace, naming
 from unlearn_cli.errors import ArtifactBusyError, UnlearnError
 from unlearn_cli.space import TRAINING_KEYS, Range
 from unlearn_cli.steps.options import UnlearnOptions
+from unlearn_cli.sweep.node import output_to
 from unlearn_cli.train.options import GenericOptions
 from unlearn_cli.tune import objective
 from unlearn_cli.tune.settings import trial_tag
@@ -88,6 +89,10 @@ class TrialRunner:
     space: dict[str, Range]
     device: str | None
     scorer: Any  # steps.validation.ValidationScorer
+    logs: Path  # each trial's runs write their progress to logs/trial-<number>.log here
+
+    def log_file(self, number: int) -> Path:
+        return self.logs / f"trial-{number}.log"
 
     def __call__(self, trial: Any) -> list[float] | float:
         values = suggest(trial, self.space)
@@ -96,16 +101,19 @@ class TrialRunner:
         started = time.perf_counter()
         per_seed, runs = [], []
         try:
-            for seed in self.seeds:
-                path = made_once(self.ws, run_options(self.method, self.model, self.forget, self.preset, values, seed,
-                                                    self.device))
-                run = self.ws.read("unlearned", path)
-                retrain = self.ws.read("unlearned", retrain_options(self.model, self.forget, seed, self.device).name)
-                ctx = self.scorer.context(run, seed, reference=self.scorer.reference(retrain, seed))
-                per_seed.append(objective.gaps(ctx))
-                runs.append(run.name)
+            # The runs' progress lines go to the trial's log; the study prints one line a trial.
+            with output_to(str(self.log_file(trial.number))):
+                for seed in self.seeds:
+                    path = made_once(self.ws, run_options(self.method, self.model, self.forget, self.preset, values,
+                                                          seed, self.device))
+                    run = self.ws.read("unlearned", path)
+                    retrain = self.ws.read("unlearned", retrain_options(self.model, self.forget, seed, self.device).name)
+                    ctx = self.scorer.context(run, seed, reference=self.scorer.reference(retrain, seed))
+                    per_seed.append(objective.gaps(ctx))
+                    runs.append(run.name)
         except UnlearnError as error:
             trial.set_user_attr("error", error.message)
+            trial.set_user_attr("log", str(self.log_file(trial.number)))
             raise
         finally:
             trial.set_user_attr("wall_seconds", time.perf_counter() - started)
