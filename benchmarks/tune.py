@@ -51,12 +51,21 @@ def _checked(ws: Path, *args: str) -> str:
 
 
 def setup(ws: Path, width: float, epochs: int | None, device: str) -> dict[str, float]:
-    """digits, the cnn with a validation split and its random 10 %: made once per workdir."""
+    """digits, the cnn with a validation split and its random 10 %: made once per workdir, in
+    this process (not timed)."""
+    from unlearn_cli.artifacts import Workspace
+    from unlearn_cli.steps.forget_set import make_forget_set
+    from unlearn_cli.steps.options import ForgetSetOptions, PrepareOptions, PretrainOptions
+    from unlearn_cli.steps.prepare_data import prepare_dataset
+    from unlearn_cli.steps.pretrain import pretrain
+
     started = time.perf_counter()
-    _checked(ws, "prepare-data", "--dataset", "digits")
-    _checked(ws, "pretrain", "--model", "cnn", "--width", str(width), "--val-fraction", "0.1", "--device", device,
-             *(["--epochs", str(epochs)] if epochs else []), "--name", MODEL)
-    _checked(ws, "make-forget-set", "--model", MODEL, "--fraction", "0.1", "--device", device)
+    workspace = Workspace.at(ws)
+    prepare_dataset(workspace, PrepareOptions(dataset="digits"))
+    pretrain(workspace, PretrainOptions(dataset="digits", model="cnn", width=width, epochs=epochs, val_fraction=0.1,
+                                        device=device, name=MODEL))
+    make_forget_set(workspace, ForgetSetOptions(model=MODEL, kind="fraction", params={"fraction": 0.1},
+                                                device=device))
     return {"setup_seconds": time.perf_counter() - started}
 
 
@@ -71,21 +80,29 @@ def _mean_metrics(ws: Path, names: list[str]) -> dict[str, float]:
 
 
 def defaults_on_fresh_seeds(ws: Path, method: str, seeds: list[int], device: str) -> dict[str, float]:
-    """The method's default settings on the study's fresh seeds, evaluated against the same retrains."""
+    """The method's default settings on the study's fresh seeds, evaluated against the same
+    retrains (in this process: not part of the study's time)."""
+    from unlearn_cli.artifacts import Workspace
+    from unlearn_cli.steps.evaluate import evaluate
+    from unlearn_cli.steps.options import EvaluateOptions, UnlearnOptions
+    from unlearn_cli.steps.unlearn import unlearn
+
+    workspace = Workspace.at(ws)
     names = []
     for seed in seeds:
-        run = _checked(ws, "unlearn", "--method", method, "--forget", FORGET, "--seed", str(seed), "--device", device)
-        retrain = f"{FORGET}-retrain-s{seed}"
-        evaluation = _checked(ws, "evaluate", "--run", run, "--reference", retrain, "--device", device)
-        names.append(Path(evaluation).stem)
+        run = workspace.read("unlearned", unlearn(workspace, UnlearnOptions(method=method, forget=FORGET, seed=seed,
+                                                                            device=device)))
+        result = evaluate(workspace, EvaluateOptions(run=run.name, reference=f"{FORGET}-retrain-s{seed}", seed=seed,
+                                                     device=device))
+        names.append(result.manifest_path.stem)
     return _mean_metrics(ws, names)
 
 
-def study(ws: Path, method: str, trials: int, jobs: int, device: str) -> dict[str, Any]:
+def study(ws: Path, method: str, trials: int, jobs: int, device: str, fresh: int) -> dict[str, Any]:
     name = f"bench-{method}"
     started = time.perf_counter()
     _checked(ws, "tune", "--method", method, "--forget", FORGET, "--trials", str(trials), "--jobs", str(jobs),
-             "--device", device, "--study", name)
+             "--device", device, "--study", name, "--final-seeds", ",".join(str(1 + i) for i in range(fresh)))
     wall = time.perf_counter() - started
     summary = json.loads((ws / "tune" / name / "summary.json").read_text())
     fresh = summary["final"]["seeds"]
@@ -112,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--epochs", type=int, default=None, help="pretraining epochs (default: the fast recipe's)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--fresh-seeds", type=int, default=3, help="seeds the best trial is re-run on")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the workspace here (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
     args = parser.parse_args(argv)
@@ -126,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         "studies": [],
     }
     for method in args.methods:
-        result["studies"].append(study(ws, method, args.trials, args.jobs, args.device))
+        result["studies"].append(study(ws, method, args.trials, args.jobs, args.device, args.fresh_seeds))
         print(f"{method}: {result['studies'][-1]['wall_seconds']:.0f} s", file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(result, indent=2))

@@ -8,11 +8,11 @@ import pytest
 
 from benchmarks import tune as bench
 
-pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]  # one `unlearn tune` process
 
 
 def test_the_tune_benchmark_reports_a_study(tmp_path, capsys):
-    bench.main(["--methods", "finetune", "--trials", "2", "--width", "0.25", "--epochs", "1", "--json",
+    bench.main(["--methods", "finetune", "--trials", "2", "--width", "0.25", "--epochs", "1", "--fresh-seeds", "1", "--json",
                 "--workdir", str(tmp_path)])
     result = json.loads(capsys.readouterr().out)
     study = result["studies"][0]

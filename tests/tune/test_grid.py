@@ -76,3 +76,10 @@ def test_a_grid_tunes_then_runs_the_best_preset(ws, tmp_path):
     assert recipe["optimizer"]["lr"] == best["lr"] and recipe["epochs"] == best["epochs"]
     # The study's retrain is the grid's reference: made once.
     assert ws.read("unlearned", f"{FORGET}-retrain-s0").config["method"] == "retrain"
+
+
+def test_a_tuned_preset_of_a_study_that_has_not_run_is_one_line(cli):
+    from tests.conftest import assert_one_line_error
+
+    assert_one_line_error(cli("unlearn", "--method", "finetune", "--forget", "f", "--preset", "tune:nope"),
+                          "study nope has no best preset in this workspace yet", "unlearn tune")
