@@ -24,7 +24,7 @@ from unlearn_cli.artifacts import Manifest, Workspace, atomic_write_bytes, check
 from unlearn_cli.console import stderr_console
 from unlearn_cli.errors import ArtifactBusyError, ArtifactError, InputError, UnlearnError
 from unlearn_cli.space import Range, describe_space
-from unlearn_cli.steps.options import EvaluateOptions, TuneOptions, UnlearnOptions
+from unlearn_cli.steps.options import TUNED_PRESET, EvaluateOptions, TuneOptions, UnlearnOptions
 from unlearn_cli.sweep.node import output_to
 from unlearn_cli.tune import outputs
 from unlearn_cli.tune.settings import StudySettings
@@ -69,6 +69,10 @@ def plan_tune(ws: Workspace, options: TuneOptions) -> TunePlan:
         raise InputError("retrain is the yardstick every trial is scored against; it has nothing to tune",
                          hint="tune an unlearning method, e.g. --method finetune")
     space = options.resolved_space(spec)
+    if options.preset and options.preset.startswith(TUNED_PRESET):
+        study = options.preset[len(TUNED_PRESET):]
+        raise InputError(f"a study starts from a registered preset or a preset file, not {options.preset}",
+                         hint=f"pass its file: --preset tune/{study}/{study}.toml")
     base = UnlearnOptions(method=spec.name, model=options.model, forget=options.forget, preset=options.preset)
     choice = base.resolve()  # the method and preset checks of an ordinary run
     model, forget = model_and_forget(ws, base)
