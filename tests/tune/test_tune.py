@@ -146,7 +146,9 @@ def test_two_processes_share_one_journal_storage(tws):
 @pytest.mark.subprocess
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill", "ctrl-c"])
 def test_a_stopped_study_continues_and_its_running_trial_is_failed(tws, stop):
-    process = _tune_process(tws, "--trials", "5", "--study", "stopped", "--space", "epochs=8,9")
+    # Stopped while a trial runs, far from the study's end (a process already exiting would
+    # take a Ctrl-C as done): 12 trials, stopped at one of the first ones.
+    process = _tune_process(tws, "--trials", "12", "--study", "stopped", "--space", "epochs=8,9")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
@@ -157,6 +159,7 @@ def test_a_stopped_study_continues_and_its_running_trial_is_failed(tws, stop):
         states = [t.state.name for t in study.trials]
         if states.count("COMPLETE") >= 1 and "RUNNING" in states:
             break
+    assert len(study.trials) <= 8, "the study ran too far before it could be stopped"
     assert process.poll() is None, process.communicate()[1]
     process.send_signal(stop)
     _, stderr = process.communicate()
@@ -167,11 +170,11 @@ def test_a_stopped_study_continues_and_its_running_trial_is_failed(tws, stop):
         assert "RUNNING" not in before and "FAIL" in before
     else:
         assert "RUNNING" in before
-    result = Cli(tws)("tune", "--method", "finetune", "--forget", FORGET, "--trials", "5", "--no-plots", *FAST,
+    result = Cli(tws)("tune", "--method", "finetune", "--forget", FORGET, "--trials", "12", "--no-plots", *FAST,
                       "--space", "epochs=8,9", "--study", "stopped")
     assert result.exit_code == 0, result.stderr
     trials = _study(tws, "stopped").trials
-    assert len([t for t in trials if t.state.is_finished()]) == 5
+    assert len([t for t in trials if t.state.is_finished()]) == 12
     assert not [t for t in trials if t.state.name == "RUNNING"]
     if stop == signal.SIGKILL:
         assert "trial(s) of a killed run marked failed" in result.stderr
@@ -222,7 +225,7 @@ def test_a_study_of_another_setting_is_refused_unless_forced(tws):
     assert_one_line_error(cli(*other), "study same exists with other settings", "method 'finetune' (now 'neggrad')")
     forced = cli(*other, "--force")
     assert forced.exit_code == 0, forced.stderr
-    assert _study(tws, "same").user_attrs["method"] == "neggrad"
+    assert _study(tws, "same").user_attrs["settings"]["method"] == "neggrad"
 
 
 def test_an_unreachable_storage_is_one_line_without_its_password(tws):
@@ -232,3 +235,33 @@ def test_an_unreachable_storage_is_one_line_without_its_password(tws):
     assert_one_line_error(result, "cannot open the study storage postgresql://tuner:***@127.0.0.1:9/optuna")
     assert "s3cr3t-pw" not in result.stderr
     assert time.monotonic() - started < 30
+
+
+def test_the_nsga_objective_minimises_the_four_gaps_and_picks_the_smallest_norm(tws):
+    result = Cli(tws)("tune", "--method", "finetune", "--forget", FORGET, "--trials", "3", "--objective", "nsga",
+                      "--no-plots", *SHORT, "--study", "nsga", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)  # --json: the summary instead of the manifest path
+    study = _study(tws, "nsga")
+    assert len(study.directions) == 4
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    norms = {t.number: sum(v * v for v in t.values) ** 0.5 for t in complete}
+    pareto = {t.number for t in study.best_trials}
+    assert summary["best"]["trial"] == min(pareto, key=lambda n: (norms[n], n))
+    columns = pq.read_table(tws.root / "tune" / "nsga" / "trials.parquet").column_names
+    assert {"objective_gap_RA", "objective_gap_FA", "objective_gap_VA", "objective_gap_mia_entropy"} <= set(columns)
+
+
+def test_without_optuna_the_hint_names_the_extra(tws, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_optuna(name, *args, **kwargs):
+        if name == "optuna" or name.startswith("optuna."):
+            raise ImportError("No module named 'optuna'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_optuna)
+    assert_one_line_error(Cli(tws)("tune", "--method", "finetune", "--forget", FORGET, "--trials", "1"),
+                          "needs Optuna", "unlearn-cli[tune]")

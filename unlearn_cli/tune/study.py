@@ -66,9 +66,12 @@ def open_study(storage: Any, name: str, settings: StudySettings, *, sampler_seed
     return study
 
 
+SETTINGS_ATTR = "settings"
+
+
 def _record(study: Any, settings: StudySettings) -> None:
-    for key, value in settings.to_attrs().items():
-        study.set_user_attr(key, value)
+    # One attribute, one write: a process reading it sees all the settings or none.
+    study.set_user_attr(SETTINGS_ATTR, settings.to_attrs())
 
 
 def _recorded_settings(study: Any, wait_s: float = 10.0) -> dict[str, Any] | None:
@@ -76,9 +79,9 @@ def _recorded_settings(study: Any, wait_s: float = 10.0) -> dict[str, Any] | Non
     step, so a process that finds a study made a moment ago waits for them a little."""
     deadline = time.monotonic() + wait_s
     while True:
-        attrs = study.user_attrs
-        if "method" in attrs or time.monotonic() >= deadline:
-            return attrs if "method" in attrs else None
+        recorded = study.user_attrs.get(SETTINGS_ATTR)
+        if isinstance(recorded, dict) or time.monotonic() >= deadline:
+            return recorded if isinstance(recorded, dict) else None
         time.sleep(0.2)
 
 
