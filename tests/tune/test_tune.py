@@ -125,7 +125,13 @@ def _tune_process(ws: Workspace, *args: str) -> subprocess.Popen:
     env = {**os.environ, "UNLEARN_WORKSPACE": str(ws.root), "UNLEARN_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "unlearn_cli", "tune", "--method", "finetune", "--forget", FORGET,
                              "--no-plots", *FAST, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    # As a terminal starts it: a test runner's worker may ignore SIGINT, and an ignored signal
+    # stays ignored across exec (Python then installs no KeyboardInterrupt handler).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.subprocess
