@@ -325,11 +325,11 @@ def test_forget_test_mask_by_kind():
     test = PreparedSplit(images, np.array([0, 1, 1, 2]), {"fine_labels": np.array([3, 4, 5, 4])})
 
     def mask(**config):
-        return forget_test_mask(Manifest(kind="forget-set", name="f", config=config), test)
+        return forget_test_mask(Manifest(kind="forget-set", name="f", config=config), test.labels, test.extra)
 
     assert mask(kind="per") is None
     assert mask(kind="class", forget_class=1).tolist() == [False, True, True, False]
     assert mask(kind="subclass", forget_subclass=4).tolist() == [False, True, False, True]
     with pytest.raises(ArtifactError, match="has no fine_labels"):
         forget_test_mask(Manifest(kind="forget-set", name="f", config={"kind": "subclass", "forget_subclass": 4}),
-                         PreparedSplit(images, test.labels))
+                         test.labels, {})

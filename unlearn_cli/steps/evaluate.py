@@ -69,17 +69,19 @@ def forget_of(ws: Workspace, run: Manifest, explicit: str | None) -> Manifest:
     return ws.read("forget-set", ws.abs(own.path))
 
 
-def forget_test_mask(forget: Manifest, test: PreparedSplit) -> np.ndarray | None:
-    """The test images of what a class-wise forget set forgets (docs/metrics.md): the class's, or
-    the fine class's on a superclass dataset, as NatMU splits its test set. None otherwise."""
+def forget_test_mask(forget: Manifest, labels: np.ndarray, extra: dict[str, np.ndarray],
+                     split: str = "test split") -> np.ndarray | None:
+    """The images (of `split`, by their `labels` and `extra` label columns) of what a class-wise
+    forget set forgets (docs/metrics.md): the class's, or the fine class's on a superclass
+    dataset, as NatMU splits its test set. None otherwise."""
     config = forget.config
     if config.get("forget_class") is not None:
-        return test.labels == int(config["forget_class"])
+        return labels == int(config["forget_class"])
     if config.get("forget_subclass") is not None:
-        if FINE_KEY not in test.extra:
-            raise ArtifactError(f"the test split has no {FINE_KEY} for sub-class forget set {forget.name}",
+        if FINE_KEY not in extra:
+            raise ArtifactError(f"the {split} has no {FINE_KEY} for sub-class forget set {forget.name}",
                                 hint="re-run prepare-data for this superclass dataset with --force")
-        return test.extra[FINE_KEY] == int(config["forget_subclass"])
+        return extra[FINE_KEY] == int(config["forget_subclass"])
     if config.get("kind") == "subclass":
         raise ArtifactError(f"sub-class forget set {forget.name} does not record its fine class",
                             hint="re-make it with make-forget-set --force")
@@ -101,7 +103,7 @@ class _Evaluator:
         self.train = DeviceSplit.from_numpy(train.images, train.labels, device)
         self.test = DeviceSplit.from_numpy(test.images, test.labels, device)
         self.test_labels = test.labels.astype(np.int64)
-        self.forget_test = forget_test_mask(forget, test)
+        self.forget_test = forget_test_mask(forget, test.labels, test.extra)
         recorded = self.view.manipulation
         self.manipulation = Manipulation.from_config(recorded) if recorded else None
 

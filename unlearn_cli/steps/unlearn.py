@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearn_cli.artifacts import Manifest, Workspace, check_name, load_tensors, name_or_default, naming, save_tensors
+from unlearn_cli.artifacts import Manifest, Workspace, load_tensors, name_or_default, naming, save_tensors
 from unlearn_cli.data.loader import DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
@@ -209,12 +209,17 @@ def prepare(ws: Workspace, options: UnlearnOptions) -> PreparedRun:
     return PreparedRun(plan, ctx, config, checkpoint)
 
 
+def best_preset_path(ws: Workspace, study: str) -> Path:
+    """Where `unlearn tune` writes study `study`'s best values as a preset file."""
+    return ws.manifest_path("tune", study).parent / f"{study}.toml"
+
+
 def tuned_preset(ws: Workspace, options: UnlearnOptions) -> UnlearnOptions:
     """`--preset tune:STUDY` as the path of that study's best preset file in this workspace."""
     if not (options.preset and options.preset.startswith(TUNED_PRESET)):
         return options
     study = options.preset[len(TUNED_PRESET):]
-    path = ws.root / "tune" / check_name(study) / f"{study}.toml"
+    path = best_preset_path(ws, study)
     if not path.is_file():
         raise InputError(f"study {study} has no best preset in this workspace yet ({path})",
                          hint=f"run it first: unlearn tune --method {options.method} --study {study} ...")

@@ -15,13 +15,18 @@ from unlearn_cli.artifacts import Manifest, Workspace
 from unlearn_cli.data.loader import DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
-from unlearn_cli.forget.kinds import FINE_KEY
 from unlearn_cli.metrics import EvalContext, Outputs
 from unlearn_cli.steps.common import dataset_of, load_weights, model_info, training_view, view_loader
+from unlearn_cli.steps.evaluate import forget_test_mask
 from unlearn_cli.train.device import resolve_device
 from unlearn_cli.train.inference import predict_logits
 
-NO_VALIDATION_HINT = "pretrain the model with a validation split: unlearn pretrain --val-fraction 0.05"
+
+def require_validation(model: Manifest) -> None:
+    """Tuning scores on the model's validation split: a model without one is refused."""
+    if "validation" not in model.files:
+        raise InputError(f"model {model.name} has no validation split, and tuning never reads the test split",
+                         hint="pretrain the model with a validation split: unlearn pretrain --val-fraction 0.05")
 
 
 class ValidationScorer:
@@ -29,8 +34,7 @@ class ValidationScorer:
     and gives their validation contexts; the retrain reference's context is kept per name."""
 
     def __init__(self, ws: Workspace, model: Manifest, forget: Manifest, device: str | None = None) -> None:
-        if "validation" not in model.files:
-            raise InputError(f"model {model.name} has no validation split to tune on", hint=NO_VALIDATION_HINT)
+        require_validation(model)
         self.ws = ws
         self.device = resolve_device(device)
         dataset = dataset_of(ws, model)
@@ -41,8 +45,13 @@ class ValidationScorer:
         rows = np.flatnonzero(self.view.validation)
         self.validation_rows = rows
         self.validation_labels = self.view.labels[rows]
-        self.forget_validation = _forget_split(forget, self.validation_labels, {
-            key: values[rows] for key, values in train.extra.items()})
+        # Class-wise forget sets split the validation rows as `evaluate` splits the test split.
+        self.forget_validation = forget_test_mask(forget, self.validation_labels,
+                                                  {key: values[rows] for key, values in train.extra.items()},
+                                                  split="validation split")
+        if self.forget_validation is not None and self.forget_validation.all():
+            raise InputError(f"every validation row belongs to what {forget.name} forgets",
+                             hint="pretrain with a larger --val-fraction")
         self.train = DeviceSplit.from_numpy(train.images, train.labels, self.device)
         self._references: dict[str, EvalContext] = {}
 
@@ -71,19 +80,3 @@ class ValidationScorer:
         if key not in self._references:
             self._references[key] = self.context(run, seed)
         return self._references[key]
-
-
-def _forget_split(forget: Manifest, labels: np.ndarray, extra: dict[str, np.ndarray]) -> np.ndarray | None:
-    """The validation rows of what a class-wise forget set forgets (as `evaluate` splits the
-    test split), None for other forget sets; None also where that leaves nothing else."""
-    config = forget.config
-    mask = None
-    if config.get("forget_class") is not None:
-        mask = labels == int(config["forget_class"])
-    elif config.get("forget_subclass") is not None and FINE_KEY in extra:
-        mask = extra[FINE_KEY] == int(config["forget_subclass"])
-    if mask is not None and mask.all():
-        raise InputError(f"every validation row belongs to what {forget.name} forgets",
-                         hint="pretrain with a larger --val-fraction")
-    return mask
-

@@ -25,6 +25,7 @@ from unlearn_cli.console import stderr_console
 from unlearn_cli.errors import ArtifactBusyError, ArtifactError, InputError, UnlearnError
 from unlearn_cli.space import Range, describe_space
 from unlearn_cli.steps.options import TUNED_PRESET, EvaluateOptions, TuneOptions, UnlearnOptions
+from unlearn_cli.steps.unlearn import best_preset_path, model_and_forget
 from unlearn_cli.sweep.node import output_to
 from unlearn_cli.tune import outputs
 from unlearn_cli.tune.settings import StudySettings
@@ -56,12 +57,11 @@ class TunePlan:
 
 
 def tune_folder(ws: Workspace, name: str) -> Path:
-    return ws.root / "tune" / check_name(name)
+    return ws.manifest_path("tune", name).parent
 
 
 def plan_tune(ws: Workspace, options: TuneOptions) -> TunePlan:
     from unlearn_cli.methods import METHODS
-    from unlearn_cli.steps.unlearn import model_and_forget
 
     options.validate()
     spec = METHODS.get(options.method)
@@ -72,15 +72,13 @@ def plan_tune(ws: Workspace, options: TuneOptions) -> TunePlan:
     if options.preset and options.preset.startswith(TUNED_PRESET):
         study = options.preset[len(TUNED_PRESET):]
         raise InputError(f"a study starts from a registered preset or a preset file, not {options.preset}",
-                         hint=f"pass its file: --preset tune/{study}/{study}.toml")
+                         hint=f"pass its file: --preset {ws.rel(best_preset_path(ws, study))}")
     base = UnlearnOptions(method=spec.name, model=options.model, forget=options.forget, preset=options.preset)
     choice = base.resolve()  # the method and preset checks of an ordinary run
     model, forget = model_and_forget(ws, base)
-    if "validation" not in model.files:
-        from unlearn_cli.steps.validation import NO_VALIDATION_HINT
+    from unlearn_cli.steps.validation import require_validation
 
-        raise InputError(f"model {model.name} has no validation split, and tuning never reads the test split",
-                         hint=NO_VALIDATION_HINT)
+    require_validation(model)
     name = check_name(options.study or f"{forget.name}-{spec.name}")
     folder = tune_folder(ws, name)
     url = options.storage or default_url(folder)
@@ -158,14 +156,11 @@ def run_tune(ws: Workspace, options: TuneOptions) -> Path | None:
     return _finish(ws, plan, study)
 
 
-def _make_retrains(ws: Workspace, plan: TunePlan, seeds: tuple[int, ...]) -> list[str]:
+def _make_retrains(ws: Workspace, plan: TunePlan, seeds: tuple[int, ...]) -> None:
     """The forget set's retrain at each seed (made once; an existing one is found)."""
-    names = []
     with output_to(str(plan.folder / "logs" / "retrains.log")):
         for seed in seeds:
-            path = made_once(ws, retrain_options(plan.model, plan.forget, seed, plan.options.device))
-            names.append(ws.read("unlearned", path).name)
-    return names
+            made_once(ws, retrain_options(plan.model, plan.forget, seed, plan.options.device))
 
 
 def _optimize(root: Path, plan: TunePlan, threads: int | None, worker: int = 0) -> None:
@@ -332,7 +327,7 @@ def _write(ws: Workspace, plan: TunePlan, study: Any, trials: list[Any], best: A
     folder = plan.folder
     paths = {"summary": folder / SUMMARY_JSON, "trials": folder / outputs.TRIALS_PARQUET}
     if best is not None:
-        paths["preset"] = folder / f"{plan.name}.toml"
+        paths["preset"] = best_preset_path(ws, plan.name)
     drawn, skipped = outputs.draw_plots(study, folder, options.objective) if options.plots else ({}, {})
     summary["plots_skipped"] = skipped
     dataset = plan.model.config.get("dataset", "")
