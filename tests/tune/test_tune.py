@@ -212,6 +212,9 @@ def test_every_bad_input_is_one_line(tws):
     assert_one_line_error(cli(*base, "--method", "finetune", "--seeds", "0,0"), "must be distinct")
     assert_one_line_error(cli(*base, "--method", "finetune", "--seeds", "0", "--final-seeds", "0"), "no trial used")
     assert_one_line_error(cli(*base, "--method", "finetune", "--preset", "tune:other"), "pass its file")
+    assert_one_line_error(cli(*base, "--method", "finetune", "--seeds", "0,x"), "--seeds '0,x' is not a comma-separated")
+    assert_one_line_error(cli(*base, "--method", "finetune", "--jobs", "0"), "--jobs 0 is not positive")
+    assert_one_line_error(cli(*base, "--method", "finetune", "--trials", "0"), "--trials 0 is not positive")
     # A model without a validation split.
     made = cli("pretrain", "--model", "cnn", "--width", "0.25", "--epochs", "1", "--device", "cpu")
     assert made.exit_code == 0, made.stderr
