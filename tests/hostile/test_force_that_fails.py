@@ -16,8 +16,8 @@ def _files(root: Path) -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_a_forced_pretrain_failing_at_its_last_file_keeps_the_old_model(cli, trained_ws, monkeypatch):
-    """The new weights and init are written, then the disk is full at the difficulty table."""
+def test_a_forced_pretrain_failing_at_a_late_file_keeps_the_old_model(cli, trained_ws, monkeypatch):
+    """The new weights and init are written, then the disk is full at the first table (difficulty)."""
     cli.workspace = trained_ws
     before = _files(trained_ws.root)
 

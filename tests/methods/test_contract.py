@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from tests.methods.runs import FORGET, SHORT, run
-from unlearn_cli.artifacts import load_tensors
+from unlearn_cli.artifacts import load_table, load_tensors
 from unlearn_cli.methods import METHODS
 from unlearn_cli.train.checkpoint import Checkpointer
 from unlearn_cli.train.options import GenericOptions
@@ -46,6 +46,16 @@ def test_same_architecture_finite_weights_and_a_complete_manifest(mws, method):
     if METHODS.get(method).trains:
         assert manifest.summary["steps"] > 0 and manifest.summary["epochs"] == 2
         assert math.isfinite(manifest.summary["final_loss"])
+        # Its training curve: one row per epoch, the last at the run's last step.
+        epochs = [row for row in _history(mws, manifest) if row["scope"] == "epoch"]
+        assert [row["epoch"] for row in epochs] == [1, 2]
+        assert epochs[-1]["step"] == manifest.summary["steps"]
+    else:
+        assert "history" not in manifest.files  # nothing trained, no curve
+
+
+def _history(ws, manifest):
+    return load_table(ws.abs(manifest.files["history"].path)).to_pylist()
 
 
 @pytest.mark.slow
@@ -78,6 +88,9 @@ def test_interrupted_after_a_checkpoint_then_resumed_is_bit_identical(mws, metho
     resumed = run(mws, method, name="killed", generic=generic, resume=True)
     assert resumed.files["weights"].sha256 == full.files["weights"].sha256
     assert resumed.summary["steps"] == full.summary["steps"]
+    # The curve survives the kill: the resumed run's is the uninterrupted run's.
+    assert [{k: v for k, v in row.items() if k != "seconds"} for row in _history(mws, resumed)] == \
+        [{k: v for k, v in row.items() if k != "seconds"} for row in _history(mws, full)]
     assert not mws.ckpt_path("killed", ".resume", kind="unlearned").exists()
 
 

@@ -21,7 +21,7 @@ from unlearn_cli.data.prepared import load_split
 def test_pretrain_writes_every_artifact(trained_workspace):
     ws = trained_workspace
     manifest = ws.read("model", "digits-cnn-s0")
-    assert set(manifest.files) == {"weights", "init", "difficulty"}
+    assert set(manifest.files) == {"weights", "init", "difficulty", "history"}
     assert manifest.parents["dataset"].path == "manifests/dataset/digits.json"
     assert manifest.summary["test_accuracy"] > 90
     assert manifest.summary["wall_seconds"] > 0

@@ -23,6 +23,7 @@ from unlearn_cli.train.checkpoint import Checkpointer, TrainState
 from unlearn_cli.train.device import autocast as autocast_context
 from unlearn_cli.train.distributed import DistContext, all_reduce_sum
 from unlearn_cli.train.distributed import current as dist_current
+from unlearn_cli.train.history import DEFAULT_EVERY, History
 from unlearn_cli.train.progress import progress_bar
 from unlearn_cli.train.schedules import Schedule
 
@@ -79,6 +80,7 @@ class LoopConfig:
     description: str = "train"
     # How often to look at the loss for NaN/inf. Every step costs a device sync on CUDA.
     nan_check_every: int = 1
+    history_every: int = DEFAULT_EVERY  # steps between the curve's step records (train/history.py)
 
 
 @dataclass
@@ -89,6 +91,7 @@ class TrainResult:
     last_loss: float
     warmup_seconds: float = 0.0  # compilation warm-up of this process, left out of wall_seconds
     resumed_seconds: float = 0.0  # the part of wall_seconds spent by earlier processes
+    history: History | None = None  # the run's curves (loss, lr, accuracy per epoch and every N steps)
 
 
 @dataclass
@@ -163,6 +166,7 @@ def train(
     plain = unwrap(model)
     base_lrs = [group["lr"] for group in optimizer.param_groups] if optimizer else []
     step, epoch, wall_before = 0, 0, 0.0
+    history = History(config.device, config.history_every)
     if resume:
         if checkpoint is None:
             raise TrainingError("nothing to resume", hint="this step keeps no checkpoints")
@@ -172,7 +176,7 @@ def train(
             optimizer.load_state_dict(state.optimizer)
             # load_state_dict restores the lr of the moment; the schedule needs the peak.
             base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
-        for callback in callbacks:
+        for callback in [*callbacks, history]:
             callback.load_state({k.split("/", 1)[1]: v for k, v in state.extra.items()
                                  if k.startswith(f"{type(callback).__name__}/")})
         step, epoch, wall_before = state.step, state.epoch, state.wall_seconds
@@ -195,6 +199,10 @@ def train(
     warmup_seconds = 0.0
     _sync(config.device)
     started = time.perf_counter()
+
+    def elapsed() -> float:  # the run's training seconds so far, earlier processes included
+        return wall_before + time.perf_counter() - started - warmup_seconds
+
     with progress_bar(config.description, total=config.total_steps, completed=step,
                       enabled=dist.is_main) as bar:
         while step < config.total_steps:
@@ -230,24 +238,28 @@ def train(
                     # Leave compilation out of the recorded time (docs/design.md "Speed switches").
                     _sync(config.device)
                     warmup_seconds = time.perf_counter() - started
+                history.on_step(step=step, lr=optimizer.param_groups[0]["lr"] if optimizer else None,
+                                seconds=elapsed(), output=output)
                 bar.advance(output.loss)
             epoch += 1
-            bar.epoch_end(epoch=epoch, step=step, loss=epoch_loss / max(epoch_steps, 1),
-                          lr=optimizer.param_groups[0]["lr"] if optimizer else None, images=epoch_images)
+            lr = optimizer.param_groups[0]["lr"] if optimizer else None
+            mean_loss = epoch_loss / max(epoch_steps, 1)
+            bar.epoch_end(epoch=epoch, step=step, loss=mean_loss, lr=lr, images=epoch_images)
+            history.epoch_end(epoch=epoch, step=step, loss=mean_loss, lr=lr, images=epoch_images, seconds=elapsed())
             if checkpoint is not None and dist.is_main and step < config.total_steps:
                 _sync(config.device)
                 checkpoint.save(TrainState(
                     step=step, epoch=epoch,
-                    wall_seconds=wall_before + time.perf_counter() - started - warmup_seconds,
+                    wall_seconds=elapsed(),
                     model={k: v.detach().clone() for k, v in plain.state_dict().items()},
                     optimizer=optimizer.state_dict() if optimizer else {"state": {}, "param_groups": []},
-                    extra={f"{type(c).__name__}/{k}": v for c in callbacks for k, v in c.state().items()},
+                    extra={f"{type(c).__name__}/{k}": v for c in [*callbacks, history] for k, v in c.state().items()},
                 ))
     _sync(config.device)
     wall = wall_before + time.perf_counter() - started - warmup_seconds
     last_loss = float(checked[(step - 1) % len(checked)]) if step else math.nan
     return TrainResult(steps=step, epochs=epoch, wall_seconds=wall, last_loss=last_loss,
-                       warmup_seconds=warmup_seconds, resumed_seconds=wall_before)
+                       warmup_seconds=warmup_seconds, resumed_seconds=wall_before, history=history)
 
 
 def images_in(batch: Any) -> int:
