@@ -89,6 +89,19 @@ def _presets() -> list[tuple[str, str]]:
     return rows
 
 
+def _trackers() -> list[tuple[str, str]]:
+    import importlib.util
+
+    from unlearn_cli.trackers import TRACKERS
+
+    def installed(spec) -> str:
+        if importlib.util.find_spec(spec.module) is not None:
+            return "installed"
+        return f"not installed: pip install 'unlearn-cli[{spec.extra}]'"
+
+    return [(name, f"{spec.description} ({installed(spec)}).") for name, spec in TRACKERS.items()]
+
+
 CATALOGS: dict[str, Callable[[], list[tuple[str, str]]]] = {
     "datasets": _datasets,
     "models": _models,
@@ -98,6 +111,7 @@ CATALOGS: dict[str, Callable[[], list[tuple[str, str]]]] = {
     "presets": _presets,
     "recipes": _recipes,
     "manipulations": _manipulations,
+    "trackers": _trackers,
 }
 
 

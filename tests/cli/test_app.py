@@ -15,6 +15,7 @@ from unlearn_cli.methods.presets import PRESETS
 from unlearn_cli.metrics import METRICS
 from unlearn_cli.models import MODELS
 from unlearn_cli.steps import prepare_data as prepare_step
+from unlearn_cli.trackers import TRACKERS
 from unlearn_cli.train.recipes import RECIPES
 
 SUBCOMMANDS = ["prepare-data", "pretrain", "make-forget-set", "unlearn", "evaluate", "report", "sweep", "demo", "ls"]
@@ -27,6 +28,7 @@ REGISTRIES = {
     "presets": PRESETS,
     "recipes": RECIPES,
     "manipulations": MANIPULATIONS,
+    "trackers": TRACKERS,
 }
 
 

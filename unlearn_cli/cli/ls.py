@@ -21,10 +21,22 @@ class Listing(str, Enum):
     presets = "presets"
     recipes = "recipes"
     manipulations = "manipulations"
+    trackers = "trackers"
+
+
+def _listing(value: str) -> Listing:
+    try:
+        return Listing(value)
+    except ValueError:
+        raise typer.BadParameter(f"'{value}' is not one of {', '.join(item.value for item in Listing)}") from None
 
 
 def ls(
-    what: Annotated[Listing, typer.Argument(help="Which registry to list.")],
+    # A plain string checked by the callback: the choices are in the help text, which wraps, not in
+    # the "<a|b|…>" type placeholder an Enum gets, which an 80-column terminal cannot fit.
+    what: Annotated[str, typer.Argument(
+        metavar="WHAT", callback=_listing,
+        help=f"Which registry to list: {', '.join(item.value for item in Listing)}.")],
 ) -> None:
     """List registered names, one per line on stdout (a description table on stderr).
 

@@ -36,6 +36,10 @@ DeviceOption = Annotated[
     typer.Option("--device", help="Torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable results on stdout.")]
+TrackerOption = Annotated[Optional[str], typer.Option(
+    "--tracker", help="Also mirror the run's parameters, summary and training curves to tensorboard "
+    "(<workspace>/tensorboard) or mlflow (MLFLOW_TRACKING_URI, else <workspace>/mlflow); none: off. "
+    "Default: UNLEARN_TRACKER, else none. Needs the extra: pip install 'unlearn-cli[tensorboard]'.")]
 # The speed switches of a step that trains (None: the device's default).
 AmpOption = Annotated[Optional[bool], typer.Option(
     "--amp/--no-amp", help="bf16 autocast (default: on with CUDA and on CPUs with native bf16).")]

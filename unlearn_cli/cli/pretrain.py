@@ -13,6 +13,7 @@ from unlearn_cli.cli.options import (
     DeviceOption,
     ForceOption,
     SeedOption,
+    TrackerOption,
     WorkspaceOption,
     workspace,
 )
@@ -41,12 +42,14 @@ def pretrain(
     amp: AmpOption = None,
     channels_last: ChannelsLastOption = None,
     compile: CompileOption = None,
+    tracker: TrackerOption = None,
     force: ForceOption = False,
     workspace_path: WorkspaceOption = None,
 ) -> None:
     """Train a model from scratch; saves initial and final weights and a per-sample difficulty record.
 
     Example: unlearn pretrain --dataset cifar10 --model resnet18 --recipe natmu --seed 0
+
     For tuning: unlearn pretrain --model cnn --val-fraction 0.05
 
     In a pipe: unlearn prepare-data --dataset cifar10 --source cifar-10-python.tar.gz | unlearn pretrain --model resnet18
@@ -64,6 +67,7 @@ def pretrain(
         weight_decay=weight_decay, drop_last=drop_last, normalization=normalization, seed=seed, width=width, device=device, name=name, manipulation=manipulation,
         resume=resume, force=force, amp=amp, channels_last=channels_last, compile=compile,
         val_fraction=val_fraction,
+        tracker=tracker,
     )
     path = run(workspace(workspace_path), options)
     if path is not None:  # None on the non-zero ranks of a torchrun launch

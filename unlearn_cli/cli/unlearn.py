@@ -13,6 +13,7 @@ from unlearn_cli.cli.options import (
     DeviceOption,
     ForceOption,
     SeedOption,
+    TrackerOption,
     WorkspaceOption,
     with_generic_options,
     workspace,
@@ -36,6 +37,7 @@ def unlearn(
     compile: CompileOption = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Run name (default <forget set>-<method>[-<params>]-s<seed>).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from its last epoch checkpoint.")] = False,
+    tracker: TrackerOption = None,
     force: ForceOption = False,
     workspace_path: WorkspaceOption = None,
     generic: GenericOptions = GenericOptions(),
@@ -59,6 +61,7 @@ def unlearn(
         generic=generic,
         seed=seed, device=device, amp=amp, channels_last=channels_last, compile=compile, name=name,
         force=force, resume=resume,
+        tracker=tracker,
     )
     path = run(workspace(workspace_path), options)
     if path is not None:  # None on the non-zero ranks of a torchrun launch

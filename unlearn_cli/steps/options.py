@@ -28,7 +28,7 @@ DEFAULT_DATASET = "digits"
 
 
 # How and where a step runs, not what it makes: left out of the request an artifact records.
-NOT_REQUEST = frozenset({"force", "resume", "device", "name"})
+NOT_REQUEST = frozenset({"force", "resume", "device", "name", "tracker"})
 
 
 def request_of(options: Any) -> dict[str, Any]:
@@ -90,10 +90,13 @@ class PretrainOptions:
     # A seeded, class-balanced share of the train split held out as a validation split
     # (recorded in the model manifest; neither D_f nor D_r downstream): what `tune` scores on.
     val_fraction: float = 0.0
+    tracker: str | None = None  # None: UNLEARN_TRACKER's (unlearn_cli/trackers/)
 
     def validate(self) -> None:
         from unlearn_cli.models import MODELS
+        from unlearn_cli.trackers import chosen_tracker
 
+        chosen_tracker(self.tracker)
         check_width(self.width)
         check_val_fraction(self.val_fraction)
         MODELS.get(self.model)
@@ -188,8 +191,12 @@ class UnlearnOptions:
     name: str | None = None
     force: bool = False
     resume: bool = False
+    tracker: str | None = None  # None: UNLEARN_TRACKER's (unlearn_cli/trackers/)
 
     def validate(self) -> None:
+        from unlearn_cli.trackers import chosen_tracker
+
+        chosen_tracker(self.tracker)
         self.resolve()
 
     def resolve(self) -> MethodChoice:
@@ -289,6 +296,7 @@ class ReportOptions:
     every: bool = False  # --all: every evaluation in the workspace
     name: str | None = None
     force: bool = False
+    curves: bool = False  # also plot each run's training curves (report/curves.py)
 
     def validate(self) -> None:
         return None

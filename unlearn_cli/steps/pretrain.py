@@ -34,8 +34,10 @@ from unlearn_cli.forget.table import indices_to_mask
 from unlearn_cli.forget.view import TrainingView
 from unlearn_cli.models import check_model_fits
 from unlearn_cli.models.architecture import Architecture
+from unlearn_cli.steps import tracking
 from unlearn_cli.steps.common import excluded_rows, training_view, view_loader
 from unlearn_cli.steps.options import DEFAULT_DATASET, PretrainOptions, request_of
+from unlearn_cli.trackers import chosen_tracker
 from unlearn_cli.train import distributed, sanity
 from unlearn_cli.train.checkpoint import Checkpointer
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
@@ -110,6 +112,7 @@ def save_rows(path: Path, rows: np.ndarray) -> None:
 
 def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
     """Train and write the model; returns its manifest path (None on non-zero DDP ranks)."""
+    tracker = chosen_tracker(options.tracker)  # a missing tracker package is said before training
     dataset, info, recipe, name, manipulation = _resolve(ws, options)
     device = resolve_device(options.device)
     switches = SpeedSwitches.for_device(device, amp=options.amp, channels_last=options.channels_last,
@@ -223,6 +226,7 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         "weights": ws.ckpt_path(name),
         "init": ws.ckpt_path(name, ".init"),
         "difficulty": ws.table_path("model", name, "difficulty"),
+        "history": ws.table_path("model", name, "history"),
         **({"exclude": exclude_path(ws, name)} if excluded is not None else {}),
         **({"validation": validation_path(ws, name)} if validation is not None else {}),
     }
@@ -234,6 +238,7 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         save_tensors(paths["weights"], plain.state_dict(), metadata)
         save_tensors(paths["init"], init_state, metadata)
         save_table(paths["difficulty"], difficulty)
+        save_table(paths["history"], result.history.table())
         parents = {"dataset": ws.parent_ref(dataset)}
         if manipulation is not None:
             parents["manipulation"] = ws.parent_ref(manipulation)
@@ -243,6 +248,7 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         # Still under the name's lock: a run of the same name that starts once it is
         # released must not lose its own fresh checkpoints to this removal.
         checkpoint.remove()
+    tracking.mirror(ws, tracker, manifest, manifest_path, result.history.table())
     shown = {"train": summary["train_accuracy"], "test": summary["test_accuracy"]}
     if validation is not None:
         shown["validation"] = summary["validation_accuracy"]

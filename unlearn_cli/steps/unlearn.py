@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearn_cli.artifacts import Manifest, Workspace, load_tensors, name_or_default, naming, save_tensors
+from unlearn_cli.artifacts import Manifest, Workspace, load_tensors, name_or_default, naming, save_table, save_tensors
 from unlearn_cli.data.loader import DeviceSplit
 from unlearn_cli.data.prepared import DatasetInfo, load_split
 from unlearn_cli.errors import InputError
@@ -31,8 +31,10 @@ from unlearn_cli.methods.presets import ResolvedPreset
 from unlearn_cli.methods.training import recipe_from_config, resolve_training
 from unlearn_cli.models import valid_ks
 from unlearn_cli.models.architecture import Architecture
+from unlearn_cli.steps import tracking
 from unlearn_cli.steps.common import dataset_of, load_weights, model_info, training_view
 from unlearn_cli.steps.options import TUNED_PRESET, UnlearnOptions, request_of
+from unlearn_cli.trackers import chosen_tracker
 from unlearn_cli.train import distributed, sanity
 from unlearn_cli.train.checkpoint import Checkpointer
 from unlearn_cli.train.device import SpeedSwitches, resolve_device
@@ -230,6 +232,7 @@ def unlearn(ws: Workspace, options: UnlearnOptions) -> Path | None:
     """Run the method and write the unlearned artifact; returns its manifest path (None on
     the non-zero ranks of a torchrun launch)."""
     options = tuned_preset(ws, options)
+    tracker = chosen_tracker(options.tracker)  # a missing tracker package is said before training
     try:
         run = prepare(ws, options)
     except _AlreadyMade as made:
@@ -261,17 +264,22 @@ def unlearn(ws: Workspace, options: UnlearnOptions) -> Path | None:
         "retain_size": int(ctx.view.retain.sum()),
         **_jsonable(result.summary),
     }
-    weights = ws.ckpt_path(plan.name, kind="unlearned")
-    with ws.replacing("unlearned", plan.name, [weights]):
-        save_tensors(weights, unlearned.state_dict(), {"architecture": ctx.arch.name, "method": spec.name})
+    paths = {"weights": ws.ckpt_path(plan.name, kind="unlearned")}
+    if fit is not None and fit.history is not None:  # a method that trains keeps its curves
+        paths["history"] = ws.table_path("unlearned", plan.name, "history")
+    with ws.replacing("unlearned", plan.name, paths.values()):
+        save_tensors(paths["weights"], unlearned.state_dict(), {"architecture": ctx.arch.name, "method": spec.name})
+        if "history" in paths:
+            save_table(paths["history"], fit.history.table())
         manifest = Manifest(
             kind="unlearned", name=plan.name, config=run.config,
             parents={"model": ws.parent_ref(plan.model), "forget": ws.parent_ref(plan.forget)},
-            files={"weights": ws.file_ref(weights)}, summary=summary,
+            files={role: ws.file_ref(path) for role, path in paths.items()}, summary=summary,
         )
         path = ws.write(manifest)
         if run.checkpoint is not None:
             run.checkpoint.remove()  # under the name's lock, as in pretrain
+    tracking.mirror(ws, tracker, manifest, path, fit.history.table() if fit and fit.history else None)
     _report_accuracies(ws, plan, ctx, unlearned)
     distributed.barrier()
     distributed.shutdown()
