@@ -85,10 +85,15 @@ class Chain:
     def unlearned(self, model: Manifest, forget: Manifest, *, method: str, seed: int = 0,
                   params: dict | None = None, training: dict | None = None, wall_seconds: float = 1.0,
                   name: str | None = None, preset: str | None = None, steps: int = 50,
-                  summary: dict | None = None) -> Manifest:
+                  summary: dict | None = None, history: bool = False) -> Manifest:
         params = params or {}
         tag = "".join(f"-{k}{v}" for k, v in params.items()) + (f"-{preset}" if preset else "")
         name = name or f"{forget.name}-{method}{tag}-u{seed}"
+        files = {}
+        if history and steps and training != {}:  # a training curve of 5 epochs, falling with the seed's offset
+            path = self.ws.table_path("unlearned", name, "history")
+            save_table(path, history_table(steps, offset=0.1 * seed))
+            files["history"] = self.ws.file_ref(path)
         return self._write(Manifest(
             kind="unlearned", name=name,
             parents={"model": self.ws.parent_ref(model), "forget": self.ws.parent_ref(forget)},
@@ -98,6 +103,7 @@ class Chain:
                     # {} records no training (a method without a training loop, as SSD).
                     "training": ({"optimizer": {"name": "adamw", "lr": 1e-3}, "epochs": 5, "batch_size": 128,
                                   "device": "cpu"} if training is None else training or None)},
+            files=files,
             summary={"wall_seconds": wall_seconds, "steps": steps, "epochs": 5, "final_loss": 0.1,
                      **(summary or {})}))
 
@@ -128,6 +134,26 @@ class Chain:
         if tool_version is not None:
             manifest.tool_version = tool_version
         return self._write(manifest)
+
+
+def history_table(steps: int, *, offset: float = 0.0, epochs: int = 5) -> pa.Table:
+    """A run's curve in train/history.py's schema: a step row every 10 steps and one row per
+    epoch, the loss 2 / (1 + step / 10) + offset."""
+    from unlearn_cli.train.history import SCHEMA
+
+    rows = []
+    per_epoch = max(steps // epochs, 1)
+    for step in range(1, steps + 1):
+        epoch = min((step - 1) // per_epoch + 1, epochs)
+        loss = 2 / (1 + step / 10) + offset
+        if step % 10 == 0:
+            rows.append({"scope": "step", "epoch": epoch, "step": step, "loss": loss, "lr": 0.01, "accuracy": None,
+                         "images": None, "seconds": step * 0.1})
+        if step == steps or step % per_epoch == 0 and epoch < epochs:
+            rows.append({"scope": "epoch", "epoch": epoch, "step": step, "loss": loss, "lr": 0.01,
+                         "accuracy": min(1.0, 0.5 + step / (2 * steps)), "images": per_epoch * 128,
+                         "seconds": step * 0.1})
+    return pa.Table.from_pylist(rows, schema=SCHEMA)
 
 
 def recipe(*, optimizer: str = "sgd", lr: float = 0.01, weight_decay: float = 5e-4, epochs: int | None = 5,
@@ -162,7 +188,7 @@ TWELVE_METHODS: tuple[tuple[str, dict, str | None, dict], ...] = (
 
 
 def corrective_sweep(chain: Chain, *, fractions=(0.1, 0.5, 1.0), methods=TWELVE_METHODS, seeds=(0, 1),
-                     size: int = 150, kind: str = "poison") -> Manifest:
+                     size: int = 150, kind: str = "poison", history: bool = False) -> Manifest:
     """The corrective sweep as `unlearn sweep` makes it: one manipulation (every row known),
     one model pretrained on it, and per known fraction F a forget set of kind `known` from that
     model, unlearned by retrain and every method with each seed. The numbers follow F so a
@@ -171,7 +197,7 @@ def corrective_sweep(chain: Chain, *, fractions=(0.1, 0.5, 1.0), methods=TWELVE_
     model = chain.model(manipulation=manipulation)
     for fraction in fractions:
         forget = chain.known_forget(model, fraction)
-        retrain = chain.unlearned(model, forget, method="retrain", wall_seconds=30.0, steps=500)
+        retrain = chain.unlearned(model, forget, method="retrain", wall_seconds=30.0, steps=500, history=history)
         chain.evaluation(retrain, forget, {"FA": 10.0, "RA": 99.0, "TA": 95.0, "acc_corr": 90.0,
                                            "attack_success": 2.0})
         chain.evaluation(model, forget, {"FA": 100.0, "RA": 100.0, "TA": 95.0, "acc_corr": 20.0,
@@ -179,7 +205,7 @@ def corrective_sweep(chain: Chain, *, fractions=(0.1, 0.5, 1.0), methods=TWELVE_
         for i, (method, params, preset, training) in enumerate(methods):
             for seed in seeds:
                 run = chain.unlearned(model, forget, method=method, params=params, preset=preset, seed=seed,
-                                      training=training, wall_seconds=2.0 + i, steps=10 * i)
+                                      training=training, wall_seconds=2.0 + i, steps=10 * i, history=history)
                 chain.evaluation(run, forget, {"FA": 50.0 + i, "RA": 98.0 - i / 4, "TA": 94.0 - i / 4,
                                                "acc_corr": 40.0 + 50.0 * fraction + i + seed,
                                                "attack_success": 80.0 - 60.0 * fraction - i - seed},

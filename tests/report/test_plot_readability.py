@@ -16,7 +16,9 @@ from matplotlib.transforms import Bbox
 
 from tests.report.fixtures import TWELVE_METHODS, Chain, corrective_sweep
 from unlearn_cli.report import plan_plots, read_record, summarize
+from unlearn_cli.report.curves import plan_curve_plots
 from unlearn_cli.report.plots import DPI, Plot
+from unlearn_cli.steps.report import run_histories
 
 MIN_BAR_PX = 8  # a bar thinner than this cannot be told from its neighbours
 
@@ -24,15 +26,18 @@ MIN_BAR_PX = 8  # a bar thinner than this cannot be told from its neighbours
 def one_of_each(chain: Chain) -> dict[str, Plot]:
     """One plot of each kind (the random 10 % one where a kind has one per setting)."""
     evaluations = [chain.ws.read("evaluation", name) for name in chain.ws.names("evaluation")]
-    sections = summarize([read_record(chain.ws, evaluation) for evaluation in evaluations])
+    records = [read_record(chain.ws, evaluation) for evaluation in evaluations]
+    sections = summarize(records)
+    planned = plan_plots(sections)
+    curves = plan_curve_plots(sections, run_histories(chain.ws, records), {plot.filename for plot in planned})
     wanted = {}
-    for plot in plan_plots(sections):
+    for plot in planned + curves[:1]:
         kind = plot.filename.split("-")[0]
         if kind in ("metrics", "frontier") and "random-10-pct" not in plot.filename:
             continue  # one of several alike
         assert kind not in wanted, plot.filename
         wanted[kind] = plot
-    assert set(wanted) == {"metrics", "frontier", "corrective", "overforgetting"}
+    assert set(wanted) - {"curves"} == {"metrics", "frontier", "corrective", "overforgetting"}
     return wanted
 
 
@@ -54,7 +59,7 @@ def plots(tmp_path_factory) -> dict[str, Plot]:
     from unlearn_cli.artifacts import Workspace
 
     chain = Chain(Workspace.at(tmp_path_factory.mktemp("readable") / "ws"))
-    corrective_sweep(chain, seeds=(0,))
+    corrective_sweep(chain, seeds=(0,), history=True)
     model = chain.model()
     for per in (10, 110):
         forget = chain.forget(model, params={"per": per, "difficulty": "record"})
@@ -106,11 +111,12 @@ def overlap(a: Bbox, b: Bbox, slack: float = 1.0) -> bool:
 
 
 KINDS = ["metrics", "frontier", "corrective", "overforgetting"]
+# (report, kind): the twelve-method report also has training curves (`report --curves`).
+CASES = [(report, kind) for report in ("plots", "few") for kind in KINDS] + [("plots", "curves")]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("report", ["plots", "few"])
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("report, kind", CASES)
 def test_no_text_overlaps_other_text_or_leaves_the_figure(request, report, kind):
     fig, renderer = drawn(request.getfixturevalue(report)[kind])
     width, height = fig.bbox.width, fig.bbox.height
@@ -122,8 +128,7 @@ def test_no_text_overlaps_other_text_or_leaves_the_figure(request, report, kind)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("report", ["plots", "few"])
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("report, kind", CASES)
 def test_no_legend_covers_a_panel_or_a_title(request, report, kind):
     fig, renderer = drawn(request.getfixturevalue(report)[kind])
     legends = fig.findobj(Legend)
@@ -173,3 +178,16 @@ def test_each_row_of_panels_names_every_method_once(plots, kind):
     panel_rows = len({round(ax.get_position().y0, 3) for ax in fig.axes if ax.get_visible()})
     for label in ("retrain", "original", "finetune", "scrub[natmu-cifar10]", "ssd(alpha=100)"):
         assert drawn_texts.count(label) == panel_rows, (kind, label)
+
+
+def test_the_curves_figure_has_a_panel_per_training_method_and_a_line_per_seed(plots):
+    fig, _ = drawn(plots["curves"])
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    # retrain and the twelve rows but the two SSD ones (SSD does not train); finetune's
+    # 0 steps (i = 0 in the fixture) leave it without a curve too.
+    titles = [ax.get_title() for ax in panels]
+    assert "retrain" in titles and not any(title.startswith("ssd") for title in titles)
+    assert len(panels) == 10
+    scrub = next(ax for ax in panels if ax.get_title().startswith("scrub[natmu"))
+    epoch_line = scrub.lines[1]  # faint step losses, then the epoch means
+    assert list(epoch_line.get_xdata())[-1] == 80  # scrub is i = 8: 80 steps

@@ -134,6 +134,9 @@ def report(
         "--name", help="Report name: writes reports/<name>/ (default: the dataset names).")] = None,
     summary_format: Annotated[Optional[SummaryFormat], typer.Option(
         "--format", help="Print the summary on stdout in this format instead of the manifest path.")] = None,
+    curves: Annotated[bool, typer.Option(
+        "--curves", help="Also plot each run's training curves: one figure per setting, a panel per method, "
+        "a line per seed (loss against optimiser steps).")] = False,
     force: ForceOption = False,
     workspace_path: WorkspaceOption = None,
 ) -> None:
@@ -142,6 +145,8 @@ def report(
     Audits (`unlearn audit`) get one row each: U-LiRA, F, F_null, final score and KLoM.
 
     Example: ls manifests/evaluation/*.json | unlearn report - --name digits
+
+    With training curves: unlearn report --all --curves
     """
     from unlearn_cli.report import to_csv
     from unlearn_cli.steps.options import ReportOptions
@@ -149,7 +154,7 @@ def report(
 
     refs = input_refs(list(evaluations or []), every)
     result = run_step(workspace(workspace_path), ReportOptions(
-        evaluations=tuple(refs), every=every, name=name, force=force))
+        evaluations=tuple(refs), every=every, name=name, force=force, curves=curves))
     stderr.print(f"[bold]report[/] {result.manifest_path.stem} → {result.folder}", highlight=False)
     print_summary(stderr, result.sections, result.manifest_path.stem, result.audits)
     if summary_format is SummaryFormat.md:

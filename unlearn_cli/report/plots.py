@@ -58,7 +58,7 @@ COST_AXES = (("wall_seconds", "wall-clock seconds of the unlearning run (log sca
              ("steps", "optimiser steps of the unlearning run", "symlog"))
 
 
-def _size(width: float, height: float) -> tuple[float, float]:
+def figure_size(width: float, height: float) -> tuple[float, float]:
     """Whole quarter inches: exact in binary, so the PNG is exactly the planned pixels
     (matplotlib truncates width × dpi, and 11.93 × 100 is 1192.999…)."""
     return math.ceil(width * 4) / 4, math.ceil(height * 4) / 4
@@ -95,7 +95,7 @@ def _metrics_plot(index: int, section: Section, style: MethodStyle, name: str) -
     cols = min(PANEL_COLUMNS, len(metrics))
     rows = math.ceil(len(metrics) / cols)
     labels_in = labels_width_in([tick_label(section, label) for label in order])
-    size = _size(labels_in + PANEL_WIDTH_IN * cols, (bar_rows_height_in(len(order)) + PANEL_FRAME_IN) * rows + SUPTITLE_IN)
+    size = figure_size(labels_in + PANEL_WIDTH_IN * cols, (bar_rows_height_in(len(order)) + PANEL_FRAME_IN) * rows + SUPTITLE_IN)
 
     def draw(fig: Figure) -> None:
         axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
@@ -146,7 +146,7 @@ def _frontier_plot(index: int, section: Section, style: MethodStyle, name: str) 
     if not panels or panels[0][0] != "wall_seconds":
         return None
     labels = {tick_label(section, row.label) for _, _, _, points in panels for row in points} | {"retrain"}
-    size = _size(LINE_PANEL_IN[0] * len(panels) + legend_width_in(sorted(labels)),
+    size = figure_size(LINE_PANEL_IN[0] * len(panels) + legend_width_in(sorted(labels)),
                  max(LINE_PANEL_IN[1], legend_height_in(len(labels)) + SUPTITLE_IN) + SUPTITLE_IN)
 
     def draw(fig: Figure) -> None:
@@ -197,7 +197,7 @@ def _corrective_plots(sections: list[Section], style: MethodStyle, taken: set[st
         members = sorted(members, key=lambda s: s.setting.known)
         dataset, model, manipulation = family
         labels = sorted({row.label for s in members for row in s.rows})
-        size = _size(LINE_PANEL_IN[0] * len(metrics) + legend_width_in(labels),
+        size = figure_size(LINE_PANEL_IN[0] * len(metrics) + legend_width_in(labels),
                      max(LINE_PANEL_IN[1], legend_height_in(len(labels)) + SUPTITLE_IN) + SUPTITLE_IN)
 
         def draw(fig: Figure, members: list[Section] = members, metrics: list[str] = metrics,
@@ -209,7 +209,7 @@ def _corrective_plots(sections: list[Section], style: MethodStyle, taken: set[st
             fig.suptitle(wrap(f"Corrective unlearning: {title}\nmean ± std over seeds per method", width, 10),
                          fontsize=10)
 
-        name = _unique(f"corrective-{slug(f'{dataset}-{model}-{manipulation}')}.png", taken)
+        name = unique_filename(f"corrective-{slug(f'{dataset}-{model}-{manipulation}')}.png", taken)
         plots.append(Plot(name, size, draw, None))
     return plots
 
@@ -235,7 +235,7 @@ def _overforgetting_plots(sections: list[Section], style: MethodStyle, taken: se
                 first.setdefault(row.label, (section, row))
         order = list(first)
         labels_in = labels_width_in([tick_label(section, label) for label, (section, _) in first.items()])
-        size = _size(labels_in + (PANEL_WIDTH_IN + 0.6) * len(panels),
+        size = figure_size(labels_in + (PANEL_WIDTH_IN + 0.6) * len(panels),
                      bar_rows_height_in(len(order)) + PANEL_FRAME_IN + SUPTITLE_IN)
 
         def draw(fig: Figure, panels: list[Section] = panels, context: str = context, order: list[str] = order,
@@ -250,12 +250,12 @@ def _overforgetting_plots(sections: list[Section], style: MethodStyle, taken: se
                               "mean ± std over seeds; left of the dashed line = forgot more than retraining"
                               + ("; hatched: collapsed" if collapsed else ""), width, 10), fontsize=10)
 
-        name = _unique(f"overforgetting-{slug(context)}.png", taken)
+        name = unique_filename(f"overforgetting-{slug(context)}.png", taken)
         plots.append(Plot(name, size, draw, None))
     return plots
 
 
-def _unique(name: str, taken: set[str]) -> str:
+def unique_filename(name: str, taken: set[str]) -> str:
     stem, suffix = name[:-4], name[-4:]
     candidate, i = name, 2
     while candidate in taken:
@@ -271,10 +271,10 @@ def plan_plots(sections: list[Section]) -> list[Plot]:
     for index, section in enumerate(sections):
         base = slug(section.setting.label)
         if _plotted_metrics(section):
-            plots.append(_metrics_plot(index, section, style, _unique(f"metrics-{base}.png", taken)))
+            plots.append(_metrics_plot(index, section, style, unique_filename(f"metrics-{base}.png", taken)))
         frontier = _frontier_plot(index, section, style, f"frontier-{base}.png")
         if frontier is not None:
-            plots.append(Plot(_unique(frontier.filename, taken), frontier.size_in, frontier.draw, index))
+            plots.append(Plot(unique_filename(frontier.filename, taken), frontier.size_in, frontier.draw, index))
     plots += _corrective_plots(sections, style, taken)
     plots += _overforgetting_plots(sections, style, taken)
     return plots

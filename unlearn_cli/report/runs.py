@@ -40,6 +40,7 @@ class RunRecord:
     tool_version: str  # of the evaluation: which version's metric definitions
     values: dict[str, float]
     preset: str | None = None  # the unlearning run's preset (`unlearn --preset`), if any
+    history: FileRef | None = None  # the run's training curves (train/history.py), if it recorded them
 
 
 def _ancestor(ws: Workspace, child: Manifest, role: str, kinds: tuple[str, ...]) -> Manifest:
@@ -149,4 +150,5 @@ def read_record(ws: Workspace, evaluation: Manifest) -> RunRecord:
         tool_version=evaluation.tool_version,
         values=values,
         preset=_preset(run),
+        history=run.files.get("history"),
     )

@@ -3,8 +3,8 @@
 
 Writes `reports/<name>/` under the workspace — summary.md (per setting, mean ± std over
 seeds, best marked, directions and notes; then one row per audit, report/audits.py),
-summary.parquet (the same numbers in long form plus every run's values) and the PNG plots —
-and a `report` manifest whose parents are the evaluations and audits and whose files are
+summary.parquet (the same numbers in long form plus every run's values) and the PNG plots
+(with --curves, each run's training curves too) — and a `report` manifest whose parents are the evaluations and audits and whose files are
 those outputs.
 """
 
@@ -16,11 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from unlearn_cli.artifacts import (
     Manifest,
     Workspace,
     atomic_write_bytes,
+    cached_sha256,
     check_name,
+    load_table,
     name_or_default,
     parse_manifest,
     save_table,
@@ -37,6 +41,8 @@ from unlearn_cli.report import (
     summary_rows,
 )
 from unlearn_cli.report.audits import AuditRow, audit_summary_rows, read_audit_row, sort_rows
+from unlearn_cli.report.curves import plan_curve_plots
+from unlearn_cli.report.runs import RunRecord
 from unlearn_cli.steps.options import ReportOptions
 
 SUMMARY_MD = "summary.md"
@@ -149,6 +155,22 @@ def _removing_empty(folder: Path) -> Iterator[None]:
         raise
 
 
+def run_histories(ws: Workspace, records: list[RunRecord]) -> dict[str, pa.Table]:
+    """Each run's training curves (by run name), checked against the sha256 its manifest
+    recorded; runs made before curves were kept, or that do not train, have none."""
+    tables: dict[str, pa.Table] = {}
+    for record in records:
+        ref = record.history
+        if ref is None or record.run in tables:
+            continue
+        path = ws.abs(ref.path)
+        if not path.is_file() or cached_sha256(path, ws.root) != ref.sha256:
+            raise ArtifactError(f"run {record.run}: its training curves {path} are missing or changed since it was made",
+                                hint="re-run it with --force, or report without --curves")
+        tables[record.run] = load_table(path)
+    return tables
+
+
 def report(ws: Workspace, options: ReportOptions) -> ReportResult:
     evaluations, audit_manifests = _read_inputs(ws, _input_refs(ws, options))
     records = [read_record(ws, evaluation) for evaluation in evaluations]
@@ -159,6 +181,8 @@ def report(ws: Workspace, options: ReportOptions) -> ReportResult:
 
     folder = report_folder(ws, name)
     plots = plan_plots(sections)
+    if options.curves:
+        plots += plan_curve_plots(sections, run_histories(ws, records), {plot.filename for plot in plots})
     section_plots: dict[int, list[str]] = {}
     for plot in plots:
         if plot.section is not None:
@@ -183,7 +207,8 @@ def report(ws: Workspace, options: ReportOptions) -> ReportResult:
                     **({"audits": [audit.name for audit in audit_manifests]} if audit_manifests else {}),
                     "folder": ws.rel(folder),
                     "settings": [section.setting.label for section in sections],
-                    "methods": labels},
+                    "methods": labels,
+                    **({"curves": True} if options.curves else {})},
             files={role: ws.file_ref(path) for role, path in paths.items()},
             summary={"settings": len(sections), "methods": len(labels), "runs": len(records),
                      **({"audits": len(audits)} if audits else {}), "plots": len(plots)},
