@@ -56,14 +56,15 @@ def main(
         os.environ[THREADS_ENV] = str(threads)  # applied where a step resolves its device
 
 
-app.command("prepare-data", cls=Command)(prepare_data_cmd.prepare_data)
-app.command("pretrain", cls=Command)(pretrain_cmd.pretrain)
-app.command("make-forget-set", cls=Command)(make_forget_set_cmd.make_forget_set)
-app.command("unlearn", cls=Command)(unlearn_cmd.unlearn)
-app.command("evaluate", cls=Command)(evaluate_cmd.evaluate)
-app.command("report", cls=Command)(report_cmd.report)
-app.command("sweep", cls=Command)(sweep_cmd.sweep)
-app.command("audit", cls=Command)(audit_cmd.audit)
-app.command("tune", cls=Command)(tune_cmd.tune)
-app.command("demo", cls=Command)(demo_cmd.demo)
-app.command("ls", cls=Command)(ls_cmd.ls)
+# short_help: the one line of the command list (a narrow terminal's plain help cuts longer ones).
+app.command("prepare-data", cls=Command, short_help="Prepare a dataset from its official files.")(prepare_data_cmd.prepare_data)
+app.command("pretrain", cls=Command, short_help="Train a model from scratch.")(pretrain_cmd.pretrain)
+app.command("make-forget-set", cls=Command, short_help="Choose the data to forget, or manipulate the train set.")(make_forget_set_cmd.make_forget_set)
+app.command("unlearn", cls=Command, short_help="Unlearn a forget set with one method.")(unlearn_cmd.unlearn)
+app.command("evaluate", cls=Command, short_help="Measure forgetting, against a retrain reference.")(evaluate_cmd.evaluate)
+app.command("report", cls=Command, short_help="Tables and plots over many evaluations and audits.")(report_cmd.report)
+app.command("sweep", cls=Command, short_help="Run an experiment grid, each step once.")(sweep_cmd.sweep)
+app.command("audit", cls=Command, short_help="Per-example audit: U-LiRA, the ε score and KLoM.")(audit_cmd.audit)
+app.command("tune", cls=Command, short_help="Search a method's hyperparameters on validation.")(tune_cmd.tune)
+app.command("demo", cls=Command, short_help="The whole pipeline on the embedded digits set.")(demo_cmd.demo)
+app.command("ls", cls=Command, short_help="List registered names: models, methods, metrics and more.")(ls_cmd.ls)

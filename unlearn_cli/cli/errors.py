@@ -16,7 +16,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from unlearn_cli.artifacts import lock
-from unlearn_cli.cli.help import no_flag_placeholder
+from unlearn_cli.cli.help import FitsTheTerminal, no_flag_placeholder
 from unlearn_cli.cli.output import stderr
 from unlearn_cli.errors import UnlearnError
 
@@ -41,7 +41,7 @@ def _os_hint(error: OSError) -> str:
     return "check the path and its permissions"
 
 
-class ErrorMappingGroup(TyperGroup):
+class ErrorMappingGroup(FitsTheTerminal, TyperGroup):
     """A Typer group that turns library errors raised by any subcommand into one error line.
 
     Doing this in the group (not in a `main()` wrapper) means `typer.testing.CliRunner`

@@ -1,5 +1,7 @@
-"""How help renders: a flag takes no value, so its row shows no `<bool>` type placeholder,
-which also leaves the help text the columns it needs in an 80-column terminal."""
+"""How help renders: a flag takes no value, so its row shows no `<bool>` type placeholder; and
+a terminal narrower than RICH_MIN_COLUMNS gets click's plain two-column help, since rich's
+five-column option table leaves the help text ~18 characters there and cuts long words
+("UNLEARN_WORKSPAC…")."""
 
 from __future__ import annotations
 
@@ -7,6 +9,10 @@ from collections.abc import Sequence
 
 import click
 from typer.core import TyperCommand
+
+from unlearn_cli.console import stderr_console
+
+RICH_MIN_COLUMNS = 100
 
 
 def no_flag_placeholder(params: Sequence[click.Parameter]) -> list[click.Parameter]:
@@ -17,7 +23,24 @@ def no_flag_placeholder(params: Sequence[click.Parameter]) -> list[click.Paramet
     return list(params)
 
 
-class Command(TyperCommand):
+class FitsTheTerminal:
+    """Help as rich panels on a wide terminal, Typer's plain (click) help on a narrow one.
+    Mixed into the app's group and every subcommand's class."""
+
+    rich_markup_mode: str | None
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if stderr_console().width >= RICH_MIN_COLUMNS:
+            super().format_help(ctx, formatter)  # type: ignore[misc]
+            return
+        mode, self.rich_markup_mode = self.rich_markup_mode, None
+        try:
+            super().format_help(ctx, formatter)  # type: ignore[misc]
+        finally:
+            self.rich_markup_mode = mode
+
+
+class Command(FitsTheTerminal, TyperCommand):
     """Every subcommand's class (`app.command(..., cls=Command)`)."""
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
