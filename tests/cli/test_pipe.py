@@ -84,7 +84,7 @@ def test_steps_chain_in_a_shell_pipeline(env, prepared, ws_root):
     captured = dict(line.split("=", 1) for line in done.stderr.splitlines()
                     if line.startswith(("model=", "forget=")))
     model, forget = Path(captured["model"]), Path(captured["forget"])
-    assert model == ws / "manifests" / "model" / "digits-cnn-s0.json" and model.is_file()
+    assert model == ws / "manifests" / "model" / "digits-cnn-w0.25-e1-s0.json" and model.is_file()
     assert forget.parent == ws / "manifests" / "forget-set" and forget.is_file()
     assert json.loads(model.read_text())["kind"] == "model"
     assert json.loads(forget.read_text())["kind"] == "forget-set"

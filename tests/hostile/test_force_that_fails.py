@@ -25,7 +25,7 @@ def test_a_forced_pretrain_failing_at_a_late_file_keeps_the_old_model(cli, train
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pyarrow.parquet, "write_table", disk_full)
-    result = cli("pretrain", *TINY, "--seed", "0", "--force")
+    result = cli("pretrain", *TINY, "--seed", "0", "--name", "digits-cnn-s0", "--force")
     assert_one_line_error(result, "digits-cnn-s0.difficulty.parquet", "the disk is full")
     assert _files(trained_ws.root) == before  # byte for byte, and no temporary file
     trained_ws.read("model", "digits-cnn-s0")  # every checksum matches

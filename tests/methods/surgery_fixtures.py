@@ -37,7 +37,7 @@ def surgery_cifar10(tmp_path_factory) -> Workspace:
     run_ok(cli, "prepare-data", "--dataset", "cifar10", "--source", str(source))
     run_ok(cli, "pretrain", "--dataset", "cifar10", "--model", "resnet18", "--width", "0.125", "--steps", "5",
            "--device", "cpu")
-    run_ok(cli, "make-forget-set", "--model", "cifar10-resnet18-s0", "--fraction", "0.2", "--name", "cf")
+    run_ok(cli, "make-forget-set", "--model", "cifar10-resnet18-w0.125-steps5-s0", "--fraction", "0.2", "--name", "cf")
     run_ok(cli, "unlearn", "--method", "retrain", "--forget", "cf", "--steps", "2", "--device", "cpu")
     return ws
 

@@ -75,8 +75,9 @@ def test_two_forget_sets_on_stdin(ucli):
 def test_forget_set_of_another_model(ucli):
     ws = ucli.workspace
     assert ucli("pretrain", "--width", "0.25", "--epochs", "1", "--seed", "1").exit_code == 0
-    assert_one_line_error(ucli("unlearn", "--method", "finetune", "--forget", FORGET, "--model", "digits-cnn-s1"),
-                          f"forget set {FORGET} was made from another model than digits-cnn-s1")
+    other = "digits-cnn-w0.25-e1-s1"
+    assert_one_line_error(ucli("unlearn", "--method", "finetune", "--forget", FORGET, "--model", other),
+                          f"forget set {FORGET} was made from another model than {other}")
     _nothing_written(ws)
 
 

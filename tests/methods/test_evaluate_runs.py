@@ -45,7 +45,7 @@ def test_reference_of_another_forget_set_or_model(ecli):
                           "was made on another forget set")
     # Another model, same dataset: its own forget set, then evaluated against our run's.
     assert ecli("pretrain", "--width", "0.25", "--epochs", "1", "--seed", "7").exit_code == 0
-    assert ecli("make-forget-set", "--model", "digits-cnn-s7", "--per", "10", "--name", "other").exit_code == 0
+    assert ecli("make-forget-set", "--model", "digits-cnn-w0.25-e1-s7", "--per", "10", "--name", "other").exit_code == 0
     assert ecli("unlearn", "--method", "retrain", "--forget", "other", "--epochs", "1").exit_code == 0
     result = ecli("evaluate", "--run", "digits-cnn-s0", "--forget", FORGET, "--reference", "other-retrain-s0")
     assert_one_line_error(result, "other-retrain-s0")

@@ -92,6 +92,9 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     full, resumed = ws.read("model", "full"), ws.read("model", "killed")
     assert full.files["weights"].sha256 == resumed.files["weights"].sha256
     assert full.files["difficulty"].sha256 == resumed.files["difficulty"].sha256
+    # The training curve survived the kill too: the uninterrupted run's, but for the seconds.
+    curves = [load_table(ws.abs(m.files["history"].path)).drop_columns(["seconds"]) for m in (full, resumed)]
+    assert curves[0].equals(curves[1])
     assert not resume_file.exists()  # removed once the run is complete
 
 
@@ -99,7 +102,7 @@ def test_pretrain_cli_prints_only_the_manifest_path(cli):
     assert cli("prepare-data").exit_code == 0
     result = cli("pretrain", "--width", "0.25", "--epochs", "1", "--device", "cpu")
     assert result.exit_code == 0, result.stderr
-    path = cli.workspace.manifest_path("model", "digits-cnn-s0")
+    path = cli.workspace.manifest_path("model", "digits-cnn-w0.25-e1-s0")  # the default name says what differs
     assert result.stdout == f"{path}\n"
     assert json.loads(path.read_text())["kind"] == "model"
 
@@ -130,7 +133,7 @@ def test_pretrain_user_errors(trained_ws, cli, args, fragments):
 
 def test_existing_model_needs_force(trained_ws, cli):
     cli.workspace = trained_ws
-    result = cli("pretrain", "--width", "0.5", "--epochs", "1")
+    result = cli("pretrain", "--width", "0.5", "--epochs", "1", "--name", "digits-cnn-s0")
     assert_one_line_error(result, "model 'digits-cnn-s0' exists already", "--force")
 
 
@@ -200,3 +203,35 @@ def test_resume_checkpoint_is_removed_before_the_name_is_unlocked(trained_ws, mo
     pretrained(trained_ws, seed=9, epochs=2)  # 2 epochs: a checkpoint is written after the first
     assert seen_at_release == [False]
     assert not checkpoint.exists()
+
+
+def test_default_names_say_what_makes_a_model_differ():
+    from unlearn_cli.steps.options import PretrainOptions
+
+    def name(**options):
+        return PretrainOptions(dataset="digits", model=options.pop("model", "cnn"), **options).default_name("digits")
+
+    assert name() == "digits-cnn-s0"
+    assert name(width=0.25, epochs=6) == "digits-cnn-w0.25-e6-s0"
+    assert name(recipe="natmu", seed=2) == "digits-cnn-natmu-s2"
+    assert name(val_fraction=0.1, batch_size=512) == "digits-cnn-val0.1-b512-s0"
+    assert name(drop_last=False, normalization="unit", lr=0.05) == "digits-cnn-lr0.05-keeplast-normunit-s0"
+    variants = [{}, {"width": 0.5}, {"epochs": 3}, {"steps": 3}, {"lr": 0.1}, {"batch_size": 64},
+                {"weight_decay": 0.0}, {"drop_last": True}, {"normalization": "unit"}, {"recipe": "natmu"},
+                {"val_fraction": 0.1}, {"model": "resnet18"}]
+    names = [name(**variant) for variant in variants]
+    assert len(set(names)) == len(names), names  # no two different models share a default name
+    # On a manipulated view the manipulation names the model, not the clean dataset.
+    options = PretrainOptions(dataset=None, model="cnn", manipulation="digits-poison150-s0")
+    assert options.default_name("digits-poison150-s0") == "digits-poison150-s0-cnn-s0"
+
+
+@pytest.mark.slow
+def test_a_model_pretrained_on_a_manipulation_is_named_after_it(cli):
+    assert cli("prepare-data").exit_code == 0
+    made = cli("make-forget-set", "--dataset", "digits", "--manipulation", "poison", "--size", "20", "--known", "1")
+    assert made.exit_code == 0, made.stderr
+    manipulation = cli.workspace.read("forget-set", made.stdout.strip()).name
+    result = cli("pretrain", "--epochs", "1", "--width", "0.25", "--manipulation", manipulation)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip().endswith(f"/{manipulation}-cnn-w0.25-e1-s0.json")

@@ -80,6 +80,8 @@ def test_names_and_dependencies(tmp_path):
     model = "digits-cnn-w0.25-e1-s1"
     forget = f"{model}-per110-s0"
     assert nodes[f"model/{model}"].deps == ("dataset/digits",)
+    # The same model from `unlearn pretrain` (no --name) gets the same name: one rule for both.
+    assert nodes[f"model/{model}"].options.default_name("digits") == model
     assert nodes[f"forget-set/{forget}"].deps == (f"model/{model}",)
     run = f"{forget}-ssd-alpha1-lam0.5-s2"
     assert nodes[f"unlearned/{run}"].deps == (f"model/{model}", f"forget-set/{forget}")

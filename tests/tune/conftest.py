@@ -20,7 +20,7 @@ FORGET = f"{MODEL}-frac0.1-s0"
 @pytest.fixture(scope="session")
 def tune_workspace(tmp_path_factory) -> Workspace:
     ws = prepared(tmp_path_factory.mktemp("tune") / "ws")
-    pretrained(ws, width=0.25, epochs=4, val_fraction=0.1)
+    pretrained(ws, width=0.25, epochs=4, val_fraction=0.1, name=MODEL)
     make_forget_set(ws, ForgetSetOptions(model=MODEL, kind="fraction", params={"fraction": 0.1}, device="cpu"))
     return ws
 

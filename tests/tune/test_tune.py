@@ -218,9 +218,9 @@ def test_every_bad_input_is_one_line(tws):
     # A model without a validation split.
     made = cli("pretrain", "--model", "cnn", "--width", "0.25", "--epochs", "1", "--device", "cpu")
     assert made.exit_code == 0, made.stderr
-    forget = cli("make-forget-set", "--model", "digits-cnn-s0", "--per", "1", "--device", "cpu")
+    forget = cli("make-forget-set", "--model", "digits-cnn-w0.25-e1-s0", "--per", "1", "--device", "cpu")
     assert forget.exit_code == 0, forget.stderr
-    assert_one_line_error(cli("tune", "--method", "finetune", "--forget", "digits-cnn-s0-per1-s0", "--trials", "1"),
+    assert_one_line_error(cli("tune", "--method", "finetune", "--forget", "digits-cnn-w0.25-e1-s0-per1-s0", "--trials", "1"),
                           "has no validation split", "--val-fraction")
 
 

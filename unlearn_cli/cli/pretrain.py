@@ -35,7 +35,7 @@ def pretrain(
     seed: SeedOption = 0,
     width: Annotated[float, typer.Option("--width", help="Channel-width multiplier (e.g. 0.25 for tiny models).")] = 1.0,
     device: DeviceOption = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="Model name (default: dataset, model and seed, e.g. digits-cnn-s0).")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Model name (default: the dataset or manipulation, the model, what differs from the defaults and the seed, e.g. digits-cnn-s0, digits-cnn-w0.25-e3-s0).")] = None,
     manipulation: Annotated[Optional[str], typer.Option("--manipulation", help="Train on the manipulated view of this forget-set manifest (or - for stdin).")] = None,
     val_fraction: Annotated[float, typer.Option("--val-fraction", help="Hold out this seeded, class-balanced share of the train split as a validation split the model never trains on (recorded in its manifest; neither forgotten nor retained later; `evaluate` reports VA on it; `tune` needs it). 0: none.")] = 0.0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from its last epoch checkpoint.")] = False,

@@ -103,6 +103,26 @@ class PretrainOptions:
         # The recipe's fields with this run's overrides: epochs/steps, lr, batch, normalisation.
         self.recipe_for(self.dataset or DEFAULT_DATASET)
 
+    def default_name(self, base: str) -> str:
+        """The model's name when none is given: `base` (the dataset, or the manipulation the model
+        trains on), the architecture, then whatever makes this model differ from the defaults —
+        width, recipe, validation split, each training override — then the seed; so two
+        different models never meet on one name (artifacts/naming.py). `pretrain` and a sweep's
+        planner both name models with it."""
+        from unlearn_cli.artifacts import naming
+        from unlearn_cli.train.options import GenericOptions
+
+        overrides = GenericOptions(epochs=self.epochs, steps=self.steps, lr=self.lr, batch_size=self.batch_size,
+                                   weight_decay=self.weight_decay)
+        tags = [f"val{naming.compact(self.val_fraction)}"] if self.val_fraction else []
+        tags += overrides.name_tags()
+        if self.drop_last is not None:
+            tags.append("droplast" if self.drop_last else "keeplast")
+        if self.normalization is not None:
+            tags.append(f"norm{naming.safe(self.normalization)}")
+        return naming.model_name(base, self.model, self.seed, width=self.width,
+                                 recipe=None if self.recipe == DEFAULT_RECIPE else self.recipe, tags=tags)
+
     def recipe_for(self, dataset: str):
         """The resolved recipe of this run on `dataset`."""
         from unlearn_cli.train.recipes import resolve_recipe

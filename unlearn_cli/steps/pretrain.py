@@ -20,7 +20,6 @@ from unlearn_cli.artifacts import (
     Workspace,
     atomic_write_bytes,
     name_or_default,
-    naming,
     save_table,
     save_tensors,
 )
@@ -66,8 +65,8 @@ def _resolve(ws: Workspace, options: PretrainOptions) -> tuple[Manifest, Dataset
     info = DatasetInfo.from_manifest(dataset)
     check_model_fits(options.model, image_size=info.image_size, dataset=info.name)
     recipe = options.recipe_for(info.name)
-    tags = [f"val{naming.compact(options.val_fraction)}"] if options.val_fraction else []
-    name = name_or_default(options.name, naming.model_name(info.name, options.model, options.seed, tags=tags))
+    # A model trained on a manipulated view is named after the manipulation, not the clean dataset.
+    name = name_or_default(options.name, options.default_name(manipulation.name if manipulation else info.name))
     if manipulation is not None:
         if not manipulation.config.get("manipulation"):
             raise InputError(f"{manipulation.source} is a forget set without a manipulation",

@@ -335,15 +335,13 @@ class _Setting:
             recipe = combo["recipe"] or DEFAULT_RECIPE
             typed = GenericOptions.coerced(overrides)  # the training options pretraining shares
             val_fraction = float(combo["val_fraction"] or 0.0)
-            val_tag = [f"val{naming.compact(val_fraction)}"] if val_fraction else []  # as pretrain names it
-            name = naming.model_name(base, model, seed, width=combo["width"],
-                                     recipe=None if recipe == DEFAULT_RECIPE else recipe,
-                                     tags=[*val_tag, *typed.name_tags()])
-            options = PretrainOptions(
+            unnamed = PretrainOptions(
                 dataset=dataset, model=model, recipe=recipe, seed=seed, val_fraction=val_fraction,
-                width=1.0 if combo["width"] is None else float(combo["width"]), device=self.b.device, name=name,
+                width=1.0 if combo["width"] is None else float(combo["width"]), device=self.b.device,
                 manipulation=manipulation.name if manipulation else None,
                 **{key: getattr(typed, key) for key in overrides})
+            name = unnamed.default_name(base)  # the name `unlearn pretrain` gives the same model
+            options = replace(unnamed, name=name)
             deps = (prepare, *([manipulation.node] if manipulation else []))
             cell = f"model {name}"
             result.append((self.b.add(_node("pretrain", name, options, deps), doc, where, cell), name, cell))
