@@ -49,7 +49,8 @@ def write_grid(folder: Path, text: str = SMALL_GRID, name: str = "small.toml") -
 
 def artifacts(ws: Workspace) -> dict[str, dict[str, object]]:
     """Every artifact of the workspace (reports aside) by kind/name: the sha256 of each of its
-    files, except an evaluation's metrics table, compared by value without the timed metrics."""
+    files, except an evaluation's metrics table and a training curve, compared by value without
+    the timed metrics and seconds."""
     result: dict[str, dict[str, object]] = {}
     for path in sorted((ws.root / "manifests").glob("*/*.json")):
         kind = path.parent.name
@@ -61,6 +62,8 @@ def artifacts(ws: Workspace) -> dict[str, dict[str, object]]:
             if kind == "evaluation" and role == "metrics":
                 rows = pq.read_table(ws.root / ref["path"]).to_pylist()
                 files[role] = sorted((row["metric"], row["value"]) for row in rows if row["metric"] not in TIMED_METRICS)
+            elif role == "history":  # a training curve records seconds: compared without them
+                files[role] = pq.read_table(ws.root / ref["path"]).drop_columns(["seconds"]).to_pylist()
             else:
                 files[role] = ref["sha256"]
         result[f"{kind}/{manifest['name']}"] = files

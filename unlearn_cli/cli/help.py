@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import click
+from rich.console import Console
 from typer.core import TyperCommand
-
-from unlearn_cli.console import stderr_console
 
 RICH_MIN_COLUMNS = 100
 
@@ -30,7 +29,9 @@ class FitsTheTerminal:
     rich_markup_mode: str | None
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        if stderr_console().width >= RICH_MIN_COLUMNS:
+        # The width of the stdout help goes to, now (COLUMNS or the terminal): not the cached
+        # stderr console's, which keeps the width of the moment it was made.
+        if Console().width >= RICH_MIN_COLUMNS:
             super().format_help(ctx, formatter)  # type: ignore[misc]
             return
         mode, self.rich_markup_mode = self.rich_markup_mode, None
