@@ -91,7 +91,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
     p.add_argument("--settings", nargs="+", choices=tuple(SETTINGS), default=list(SETTINGS))
     p.add_argument("--steps", type=int, default=15, help="training steps of the resnet18 workload")
-    p.add_argument("--repeats", type=int, default=1, help="runs of each cell; the table keeps the fastest")
+    p.add_argument("--machines", nargs="+", choices=("idle", "busy"), default=["idle", "busy"],
+                   help="alone, beside the competitor, or both")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="runs of each cell, interleaved (every cell once, then again); the table keeps the fastest")
     p.add_argument("--json", type=Path, default=None, help="also write the timings here")
     return p.parse_args(argv)
 
@@ -99,16 +102,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> list[Timing]:
     args = parse_args(argv)
     best: dict[tuple[str, str, bool], Timing] = {}
-    for workload in args.workloads:
-        for setting in args.settings:
-            for busy in (False, True):
-                for _ in range(args.repeats):
-                    timing = time_one(workload, setting, busy, args.steps)
-                    key = (workload, setting, busy)
-                    if key not in best or timing.wall_seconds < best[key].wall_seconds:
-                        best[key] = timing
-                    print(f"{workload:9s} {setting:7s} {'busy' if busy else 'idle'}: wall {timing.wall_seconds:7.1f} s"
-                          f"  cpu {timing.cpu_seconds:7.1f} s", file=sys.stderr, flush=True)
+    cells = [(workload, setting, machine == "busy") for workload in args.workloads for setting in args.settings
+             for machine in args.machines]
+    # Repeats interleaved, so a slow drift of the machine touches every cell alike.
+    for _ in range(args.repeats):
+        for workload, setting, busy in cells:
+            timing = time_one(workload, setting, busy, args.steps)
+            key = (workload, setting, busy)
+            if key not in best or timing.wall_seconds < best[key].wall_seconds:
+                best[key] = timing
+            print(f"{workload:9s} {setting:7s} {'busy' if busy else 'idle'}: wall {timing.wall_seconds:7.1f} s"
+                  f"  cpu {timing.cpu_seconds:7.1f} s", file=sys.stderr, flush=True)
     print("| workload | setting | machine | wall s | cpu s | wall / idle | cpu / idle |")
     print("|---|---|---|---:|---:|---:|---:|")
     for (workload, setting, busy), timing in best.items():
