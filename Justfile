@@ -5,7 +5,7 @@ venv := ".venv"
 # Create the virtualenv with the pinned torch/torchvision.
 setup:
     python3 -m venv {{venv}}
-    {{venv}}/bin/pip install -q --no-compile -c constraints.txt -e '.[dev]'
+    {{venv}}/bin/pip install -q -c constraints.txt -e '.[dev]'
 
 # The whole story on the embedded digits set, in one command (CPU, a minute or two).
 demo:
