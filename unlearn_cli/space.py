@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from unlearn_cli.errors import InputError
-from unlearn_cli.params import _Bad, coerce, type_name
+from unlearn_cli.params import _Bad, coerce, field_types, type_name
 
 # The training settings a trial may draw, beside the method's own parameters: what
 # `unlearn unlearn --lr/--epochs/--weight-decay/--batch-size` sets.
@@ -84,7 +84,7 @@ def choice(*values: Any) -> Range:
 
 def setting_types(params: type) -> dict[str, Any]:
     """Every key a space of a method with the params dataclass `params` may name, with its type."""
-    return {**TRAINING_KEYS, **typing.get_type_hints(params)}
+    return {**TRAINING_KEYS, **field_types(params)}
 
 
 def _numeric(tp: Any) -> type | None:
