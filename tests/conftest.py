@@ -24,10 +24,22 @@ TRAINING_FIXTURES = frozenset({
 })
 
 
+# The longest tests (each a minute or more of one core in CI), started first: `-n auto` hands
+# each worker a block of the collected tests, so one of these collected last would run alone
+# at the end while the other worker sits idle. Longest first is the classic fix. Only tests
+# that share no module fixture with others: moving one of those would split its module.
+LONGEST_FIRST = (
+    "tests/steps/test_demo.py::test_demo_runs_every_step_and_reports_every_method",
+    "tests/benchmarks/test_audit_benchmark_smoke.py::test_audit_benchmark_times_a_fixed_audit",
+)
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if TRAINING_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    rank = {nodeid: i for i, nodeid in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable: the rest keep their order
 
 
 def pytest_configure(config) -> None:
