@@ -23,10 +23,10 @@ def prepared(root: Path) -> Workspace:
 
 
 def pretrained(ws: Workspace, **overrides) -> Path:
-    """The tiny model, named `digits-cnn-s<seed>` unless a name is given (its default name would
-    carry its width and epochs: digits-cnn-w0.5-e6-s0)."""
+    """The tiny model, named `<dataset>-<model>-s<seed>` unless a name is given (its default
+    name would carry its width and epochs: digits-cnn-w0.5-e6-s0)."""
     options = {"dataset": "digits", **TINY, **overrides}
-    options.setdefault("name", f"digits-cnn-s{options.get('seed', 0)}")
+    options.setdefault("name", f"{options['dataset']}-{options['model']}-s{options.get('seed', 0)}")
     return pretrain(ws, PretrainOptions(**options))
 
 

@@ -107,7 +107,7 @@ def test_a_model_pretrained_with_the_natmu_rule_records_natmus_constants(tmp_pat
     result = cli("pretrain", "--dataset", "cifar10", "--model", "cnn", "--width", "0.25", "--recipe", "natmu",
                  "--steps", "1", "--device", "cpu")
     assert result.exit_code == 0, result.stderr
-    config = cli.workspace.read("model", "cifar10-cnn-s0").config
+    config = cli.workspace.read("model", result.stdout.strip()).config
     assert config["normalization"] == {"rule": "natmu", "mean": [0.4914, 0.4822, 0.4465], "std": [0.247, 0.2435, 0.2616]}
 
 

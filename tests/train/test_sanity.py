@@ -43,7 +43,8 @@ def test_a_pretrain_of_two_steps_an_epoch_says_so_and_prints_its_accuracies(cli)
     assert cli("prepare-data", "--dataset", "digits").exit_code == 0
     result = cli("pretrain", "--model", "cnn", "--width", "0.25", "--batch-size", "512", "--epochs", "1")
     assert result.exit_code == 0, result.stderr
-    assert "optimiser steps (batch 512 over" in result.stderr
-    assert "--batch-size 128" in result.stderr
+    said = " ".join(result.stderr.split())  # the warning wraps at the console's width
+    assert "optimiser steps (batch 512 over" in said
+    assert "--batch-size 128" in said
     lines = [line for line in result.stderr.splitlines() if line.startswith("pretrain digits-cnn") and ": train " in line]
     assert len(lines) == 1 and ", test " in lines[0], result.stderr
