@@ -90,16 +90,10 @@ def _presets() -> list[tuple[str, str]]:
 
 
 def _trackers() -> list[tuple[str, str]]:
-    import importlib.util
-
     from unlearn_cli.trackers import TRACKERS
 
-    def installed(spec) -> str:
-        if importlib.util.find_spec(spec.module) is not None:
-            return "installed"
-        return f"not installed: pip install 'unlearn-cli[{spec.extra}]'"
-
-    return [(name, f"{spec.description} ({installed(spec)}).") for name, spec in TRACKERS.items()]
+    return [(name, f"{spec.description} ({'installed' if spec.installed() else 'not installed: ' + spec.install}).")
+            for name, spec in TRACKERS.items()]
 
 
 CATALOGS: dict[str, Callable[[], list[tuple[str, str]]]] = {

@@ -24,11 +24,14 @@ class Listing(str, Enum):
     trackers = "trackers"
 
 
+CHOICES = ", ".join(item.value for item in Listing)
+
+
 def _listing(value: str) -> Listing:
     try:
         return Listing(value)
     except ValueError:
-        raise typer.BadParameter(f"'{value}' is not one of {', '.join(item.value for item in Listing)}") from None
+        raise typer.BadParameter(f"'{value}' is not one of {CHOICES}") from None
 
 
 def ls(
@@ -36,7 +39,7 @@ def ls(
     # the "<a|b|…>" type placeholder an Enum gets, which an 80-column terminal cannot fit.
     what: Annotated[str, typer.Argument(
         metavar="WHAT", callback=_listing,
-        help=f"Which registry to list: {', '.join(item.value for item in Listing)}.")],
+        help=f"Which registry to list: {CHOICES}.")],
 ) -> None:
     """List registered names, one per line on stdout (a description table on stderr).
 

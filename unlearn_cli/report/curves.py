@@ -59,7 +59,7 @@ def curve_plot(index: int, section: Section, style: MethodStyle, histories: Mapp
             ax.tick_params(labelsize=FONT)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole
             ax.grid(True, alpha=0.3)
-            if i // cols == rows - 1 or i + cols >= len(panels):
+            if i + cols >= len(panels):  # no panel below it: the last row, or above an empty slot
                 ax.set_xlabel("optimiser step", fontsize=FONT)
             if i % cols == 0:
                 ax.set_ylabel("training loss", fontsize=FONT)

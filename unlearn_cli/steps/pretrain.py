@@ -221,6 +221,7 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         "parameters": sum(p.numel() for p in plain.parameters()),
     }
     metadata = {"architecture": options.model, "dataset": info.name}
+    history = result.history.table()
     paths = {
         "weights": ws.ckpt_path(name),
         "init": ws.ckpt_path(name, ".init"),
@@ -237,7 +238,7 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         save_tensors(paths["weights"], plain.state_dict(), metadata)
         save_tensors(paths["init"], init_state, metadata)
         save_table(paths["difficulty"], difficulty)
-        save_table(paths["history"], result.history.table())
+        save_table(paths["history"], history)
         parents = {"dataset": ws.parent_ref(dataset)}
         if manipulation is not None:
             parents["manipulation"] = ws.parent_ref(manipulation)
@@ -247,7 +248,7 @@ def pretrain(ws: Workspace, options: PretrainOptions) -> Path | None:
         # Still under the name's lock: a run of the same name that starts once it is
         # released must not lose its own fresh checkpoints to this removal.
         checkpoint.remove()
-    tracking.mirror(ws, tracker, manifest, manifest_path, result.history.table())
+    tracking.mirror(ws, tracker, manifest, manifest_path, history)
     shown = {"train": summary["train_accuracy"], "test": summary["test_accuracy"]}
     if validation is not None:
         shown["validation"] = summary["validation_accuracy"]

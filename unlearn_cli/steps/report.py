@@ -4,8 +4,8 @@
 Writes `reports/<name>/` under the workspace — summary.md (per setting, mean ± std over
 seeds, best marked, directions and notes; then one row per audit, report/audits.py),
 summary.parquet (the same numbers in long form plus every run's values) and the PNG plots
-(with --curves, each run's training curves too) — and a `report` manifest whose parents are the evaluations and audits and whose files are
-those outputs.
+(with --curves, each run's training curves too) — and a `report` manifest whose parents are
+the evaluations and audits and whose files are those outputs.
 """
 
 from __future__ import annotations

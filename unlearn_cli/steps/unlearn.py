@@ -265,12 +265,13 @@ def unlearn(ws: Workspace, options: UnlearnOptions) -> Path | None:
         **_jsonable(result.summary),
     }
     paths = {"weights": ws.ckpt_path(plan.name, kind="unlearned")}
-    if fit is not None and fit.history is not None:  # a method that trains keeps its curves
+    history = fit.history.table() if fit is not None and fit.history is not None else None
+    if history is not None:  # a method that trains keeps its curves
         paths["history"] = ws.table_path("unlearned", plan.name, "history")
     with ws.replacing("unlearned", plan.name, paths.values()):
         save_tensors(paths["weights"], unlearned.state_dict(), {"architecture": ctx.arch.name, "method": spec.name})
-        if "history" in paths:
-            save_table(paths["history"], fit.history.table())
+        if history is not None:
+            save_table(paths["history"], history)
         manifest = Manifest(
             kind="unlearned", name=plan.name, config=run.config,
             parents={"model": ws.parent_ref(plan.model), "forget": ws.parent_ref(plan.forget)},
@@ -279,7 +280,7 @@ def unlearn(ws: Workspace, options: UnlearnOptions) -> Path | None:
         path = ws.write(manifest)
         if run.checkpoint is not None:
             run.checkpoint.remove()  # under the name's lock, as in pretrain
-    tracking.mirror(ws, tracker, manifest, path, fit.history.table() if fit and fit.history else None)
+    tracking.mirror(ws, tracker, manifest, path, history)
     _report_accuracies(ws, plan, ctx, unlearned)
     distributed.barrier()
     distributed.shutdown()

@@ -30,6 +30,17 @@ class TrackedRun:
     history: pa.Table | None  # train/history.py's table
     tags: dict[str, str]
 
+    def curve_points(self) -> list[tuple[str, str, int, float]]:
+        """(scope, quantity, optimiser step, value) of every recorded loss, accuracy and lr."""
+        rows = self.history.to_pylist() if self.history is not None else []
+        return [(row["scope"], key, row["step"], row[key]) for row in rows
+                for key in ("loss", "accuracy", "lr") if row[key] is not None]
+
+    @property
+    def last_step(self) -> int:
+        """The step the summary's numbers are logged at: the curve's last (0 without one)."""
+        return max((step for _, _, step, _ in self.curve_points()), default=0)
+
 
 @dataclass(frozen=True)
 class TrackerSpec:
@@ -40,10 +51,17 @@ class TrackerSpec:
     description: str
     mirror: Callable[[TrackedRun, Path], str]  # returns where the run went, for the log
 
+    def installed(self) -> bool:
+        return importlib.util.find_spec(self.module) is not None
+
+    @property
+    def install(self) -> str:
+        return f"pip install 'unlearn-cli[{self.extra}]'"
+
     def require(self) -> None:
-        if importlib.util.find_spec(self.module) is None:
+        if not self.installed():
             raise InputError(f"the {self.name} tracker needs the {self.module} package, which is not installed",
-                             hint=f"pip install 'unlearn-cli[{self.extra}]', or leave out --tracker / {ENV}")
+                             hint=f"{self.install}, or leave out --tracker / {ENV}")
 
 
 TRACKERS: Registry[TrackerSpec] = Registry("tracker")

@@ -69,14 +69,8 @@ def _mirror(run: TrackedRun, folder: Path) -> str:
     created = client.create_run(experiment_id, run_name=run.name, tags=run.tags)
     run_id = created.info.run_id
     now = int(time.time() * 1000)
-    metrics: list[Metric] = []
-    last_step = 0
-    for row in (run.history.to_pylist() if run.history is not None else []):
-        last_step = max(last_step, row["step"])
-        for key in ("loss", "accuracy", "lr"):
-            if row[key] is not None:
-                metrics.append(Metric(f"{row['scope']}_{key}", row[key], now, row["step"]))
-    metrics += [Metric(key, value, now, last_step) for key, value in run.metrics.items()]
+    metrics = [Metric(f"{scope}_{key}", value, now, step) for scope, key, step, value in run.curve_points()]
+    metrics += [Metric(key, value, now, run.last_step) for key, value in run.metrics.items()]
     params = [Param(key, str(value)[:_PARAM_CHARS]) for key, value in sorted(run.params.items())]
     try:
         for start in range(0, len(params), _PARAM_BATCH):

@@ -30,15 +30,10 @@ def mirror(run: TrackedRun, folder: Path) -> str:
         shutil.rmtree(log_dir)
     writer = SummaryWriter(log_dir=str(log_dir))
     try:
-        last_step = 0
-        for row in (run.history.to_pylist() if run.history is not None else []):
-            scope, step = row["scope"], row["step"]
-            last_step = max(last_step, step)
-            for key in ("loss", "accuracy", "lr"):
-                if row[key] is not None:
-                    writer.add_scalar(f"{scope}/{key}", row[key], step)
+        for scope, key, step, value in run.curve_points():
+            writer.add_scalar(f"{scope}/{key}", value, step)
         for key, value in run.metrics.items():
-            writer.add_scalar(f"summary/{key}", value, last_step)
+            writer.add_scalar(f"summary/{key}", value, run.last_step)
         writer.add_text("parameters", _markdown(dict(run.params)), 0)
         writer.add_text("tags", _markdown(dict(run.tags)), 0)
     finally:

@@ -8,13 +8,13 @@ Torch-free: the CLI and the sweep planner build these without importing torch.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from unlearn_cli.artifacts.naming import compact
+from unlearn_cli.params import field_types
 
 
 def _option(flag: str, help: str, tag: str | tuple[str, str]) -> dict[str, Any]:
@@ -75,7 +75,9 @@ class GenericOptions:
     @classmethod
     def value_types(cls) -> dict[str, type]:
         """Each option's value type (int, float, str or bool), for schemas that check them."""
-        return dict(_value_types(cls))
+        hints = field_types(cls)  # evaluated once per class (params.py)
+        return {f.name: next(t for t in typing.get_args(hints[f.name]) if t is not type(None))
+                for f in dataclasses.fields(cls)}
 
     @classmethod
     def coerced(cls, values: dict[str, Any]) -> GenericOptions:
@@ -89,11 +91,3 @@ class GenericOptions:
 def _flag(name: str) -> str:
     return next(f.metadata["flag"].split("/")[0] for f in dataclasses.fields(GenericOptions) if f.name == name)
 
-
-@functools.cache
-def _value_types(cls: type) -> dict[str, type]:
-    # Once per class: evaluating string annotations compiles them, and a sweep's planner
-    # coerces thousands of runs' options.
-    hints = typing.get_type_hints(cls)
-    return {f.name: next(t for t in typing.get_args(hints[f.name]) if t is not type(None))
-            for f in dataclasses.fields(cls)}
